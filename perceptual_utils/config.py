@@ -1,0 +1,93 @@
+"""Configuration in one place: environment variables, the data root, run profiles, device, seeding.
+
+Environment variables
+---------------------
+``PERCEPTUAL_UTILS_WEIGHTS``  path to the VGG-16 weights (``.safetensors`` or torchvision ``.pth``).
+``PERCEPTUAL_UTILS_DATA``     data root laid out as ``styles/``, ``content/``, ``sr/``, ``train/``.
+``PERCEPTUAL_UTILS_PROFILE``  ``quick`` | ``standard`` | ``paper`` (see :class:`Profile`).
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+ENV_WEIGHTS = "PERCEPTUAL_UTILS_WEIGHTS"
+ENV_DATA = "PERCEPTUAL_UTILS_DATA"
+ENV_PROFILE = "PERCEPTUAL_UTILS_PROFILE"
+
+#: The repository root (one level above the package); ``data/`` lives here.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("quick", "standard", "paper")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting (environment variable or argument) has a value we cannot use."""
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$PERCEPTUAL_UTILS_DATA``, else the project's ``data/``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env).expanduser()
+    return PROJECT_ROOT / "data"
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A run profile: how big everything is.
+
+    ``quick``: CI, tiny images and few iterations, minutes on 2 CPU cores.
+    ``standard``: a laptop CPU, meaningful pictures in minutes.
+    ``paper``: a GPU, the paper's sizes and iteration counts.
+
+    Code that needs a size asks the profile with :meth:`pick`, so switching profile never
+    means editing a cell::
+
+        SIZE = profile.pick(quick=64, standard=256, paper=512)
+    """
+
+    name: str
+
+    def pick(self, *, quick: T, standard: T, paper: T) -> T:
+        """Return the value for this profile."""
+        return {"quick": quick, "standard": standard, "paper": paper}[self.name]
+
+    @property
+    def device(self) -> torch.device:
+        return default_device()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The active profile: ``name``, else ``$PERCEPTUAL_UTILS_PROFILE``, else ``paper`` with CUDA
+    and ``standard`` without."""
+    name = name or os.environ.get(ENV_PROFILE) or ("paper" if torch.cuda.is_available() else "standard")
+    name = name.strip().lower()
+    if name not in PROFILES:
+        raise ConfigError(f"{ENV_PROFILE}={name!r} is not a profile; choose one of {', '.join(PROFILES)}")
+    return Profile(name)
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); returns a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

@@ -1,0 +1,191 @@
+"""Image files and tensors: load, save, resize, crop, show, histogram matching.
+
+Tensors are float RGB in [0, 1], shaped ``(3, H, W)`` (single images) or ``(B, 3, H, W)``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+
+
+class ImageLoadError(ValueError):
+    """A file is missing, unreadable, or not an image. The message names the file."""
+
+
+def _pil_to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Any PIL mode -> float32 RGB array in [0, 1], preserving 16-bit precision."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / peak, 0, 1)
+        return np.repeat(arr[..., None], 3, axis=2).astype(np.float32)
+    if img.mode == "F":
+        arr = np.clip(np.asarray(img, dtype=np.float32), 0, 1)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Composite transparent pixels onto white rather than dropping alpha (black halos).
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def load_image(path: str | os.PathLike, size: int | None = None, long_side: bool = False) -> torch.Tensor:
+    """Load an image file as a float RGB tensor ``(3, H, W)`` in [0, 1].
+
+    Handles JPEG, PNG, BMP, WebP, TIFF, ... in modes L, LA, P, RGB, RGBA, CMYK, I;16 (16-bit),
+    applies the EXIF orientation, and composites transparency onto white. Optionally resizes so
+    the short side (or the long side, with ``long_side=True``) equals ``size``.
+
+    Raises:
+        ImageLoadError: missing, unreadable or non-image file (the message names the file).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageLoadError(f"{p}: no such file")
+    if p.is_dir():
+        raise ImageLoadError(f"{p}: is a directory, not an image file")
+    try:
+        with Image.open(p) as img:
+            img = ImageOps.exif_transpose(img)
+            arr = _pil_to_rgb_array(img)
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{p}: not an image file (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{p}: unreadable image ({exc})") from None
+    tensor = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
+    if size is not None:
+        tensor = resize_long_side(tensor, size) if long_side else resize_short_side(tensor, size)
+    return tensor
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """``(3, H, W)`` or ``(1, 3, H, W)`` float tensor in [0, 1] -> 8-bit RGB PIL image (rounded)."""
+    if image.dim() == 4:
+        if image.shape[0] != 1:
+            raise ValueError(f"to_pil takes one image, got a batch of {image.shape[0]}")
+        image = image[0]
+    arr = (image.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr, mode="RGB")
+
+
+def from_pil(img: Image.Image) -> torch.Tensor:
+    """PIL image (any mode) -> ``(3, H, W)`` float tensor in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(_pil_to_rgb_array(img))).permute(2, 0, 1).contiguous()
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Save a ``(3, H, W)`` tensor in [0, 1] to ``path`` (format from the extension); creates folders."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    img = to_pil(image)
+    if p.suffix.lower() in (".jpg", ".jpeg", ".webp"):
+        img.save(p, quality=quality)
+    else:
+        img.save(p)
+    return p
+
+
+def _resize_to(image: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    batched = image.dim() == 4
+    x = image if batched else image.unsqueeze(0)
+    shrinking = h < x.shape[-2] or w < x.shape[-1]
+    x = F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False, antialias=shrinking).clamp(0, 1)
+    return x if batched else x[0]
+
+
+def resize(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Resize to ``size`` (int: square; or ``(H, W)``), bicubic with antialiasing when shrinking."""
+    h, w = (size, size) if isinstance(size, int) else size
+    return _resize_to(image, int(h), int(w))
+
+
+def resize_short_side(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize keeping the aspect ratio so the short side equals ``size``."""
+    h, w = image.shape[-2:]
+    scale = size / min(h, w)
+    return _resize_to(image, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def resize_long_side(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize keeping the aspect ratio so the long side equals ``size``."""
+    h, w = image.shape[-2:]
+    scale = size / max(h, w)
+    return _resize_to(image, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def center_crop(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Crop the central ``size`` (int: square, or ``(H, W)``) region."""
+    ch, cw = (size, size) if isinstance(size, int) else size
+    h, w = image.shape[-2:]
+    if ch > h or cw > w:
+        raise ValueError(f"center_crop: {ch}x{cw} crop is larger than the {h}x{w} image")
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[..., top:top + ch, left:left + cw]
+
+
+def random_crop(image: torch.Tensor, size: int | tuple[int, int],
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Crop a random ``size`` region (uniform over positions; ``generator`` for reproducibility)."""
+    ch, cw = (size, size) if isinstance(size, int) else size
+    h, w = image.shape[-2:]
+    if ch > h or cw > w:
+        raise ValueError(f"random_crop: {ch}x{cw} crop is larger than the {h}x{w} image")
+    top = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
+    left = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
+    return image[..., top:top + ch, left:left + cw]
+
+
+def match_histograms(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Match each RGB channel's histogram of ``image`` to ``reference`` (sizes may differ).
+
+    The paper's super-resolution post-processing: the output's colour distribution is matched to
+    the low-resolution input's. Uses scikit-image's exact CDF matching.
+    """
+    from skimage.exposure import match_histograms as _match
+
+    src = image.detach().float().cpu().permute(1, 2, 0).numpy()
+    ref = reference.detach().float().cpu().permute(1, 2, 0).numpy()
+    out = _match(src, ref, channel_axis=-1)
+    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).float().clamp(0, 1).to(image.device)
+
+
+def show_images(images: Sequence[torch.Tensor], titles: Sequence[str] | None = None, ncols: int | None = None,
+                size: float = 3.0, suptitle: str | None = None):
+    """Show images in a grid with labels (matplotlib); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    images = list(images)
+    if not images:
+        raise ValueError("show_images: no images")
+    ncols = ncols or min(len(images), 4)
+    nrows = (len(images) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, img) in enumerate(zip(axes.flat, images)):
+        img = img[0] if img.dim() == 4 else img
+        ax.imshow(img.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy())
+        if titles is not None and i < len(titles):
+            ax.set_title(titles[i], fontsize=10)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` (by extension), sorted."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ImageLoadError(f"{root}: no such folder")
+    pattern = root.rglob("*") if recursive else root.glob("*")
+    return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

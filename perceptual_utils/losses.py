@@ -1,0 +1,182 @@
+"""The perceptual losses of Johnson et al. (2016), batched and differentiable.
+
+Notation: ``phi_j(x)`` is the activation of VGG-16 layer ``j`` for image ``x``, of shape
+``C_j x H_j x W_j``. Batched functions return the mean over the batch of the per-image loss.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .loss_network import CONTENT_LAYER, STYLE_LAYERS, LossNetwork, check_layers
+
+
+def _check_same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
+    if a.shape[1:] != b.shape[1:] or (a.shape[0] != b.shape[0] and b.shape[0] != 1):
+        raise ValueError(f"{what}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+
+
+def feature_reconstruction_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``l_feat = ||phi_j(y_hat) - phi_j(y)||_2^2 / (C_j H_j W_j)``, averaged over the batch.
+
+    ``target`` may have batch size 1 (broadcast to ``features``).
+    """
+    _check_same_shape(features, target, "feature_reconstruction_loss")
+    return F.mse_loss(features, target.expand_as(features), reduction="mean")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``G_j(x) = psi psi^T / (C_j H_j W_j)`` where ``psi`` is ``phi_j(x)`` reshaped to ``C_j x H_j W_j``.
+
+    Input ``(B, C, H, W)``, output ``(B, C, C)``, symmetric.
+    """
+    if features.dim() != 4:
+        raise ValueError(f"gram_matrix expects (B, C, H, W) features, got {tuple(features.shape)}")
+    b, c, h, w = features.shape
+    psi = features.reshape(b, c, h * w)
+    # Accumulate in float32 even under autocast: the sum over H*W overflows float16.
+    psi = psi.float()
+    return torch.bmm(psi, psi.transpose(1, 2)) / (c * h * w)
+
+
+def style_reconstruction_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float] | None = None,
+) -> torch.Tensor:
+    """``l_style = sum_j w_j ||G_j(y_hat) - G_j(y_s)||_F^2``, averaged over the batch.
+
+    Args:
+        features: layer name -> activations ``(B, C, H, W)`` of the image being optimised.
+        target_grams: layer name -> Gram matrices ``(1 or B, C, C)`` of the style target.
+        layer_weights: optional per-layer weights ``w_j`` (default 1 for every layer).
+    """
+    total = None
+    for name, target in target_grams.items():
+        if name not in features:
+            raise KeyError(f"style_reconstruction_loss: no features for layer {name!r}")
+        gram = gram_matrix(features[name])
+        _check_same_shape(gram, target, f"style_reconstruction_loss[{name}]")
+        per_image = (gram - target).pow(2).sum(dim=(1, 2))
+        term = (1.0 if layer_weights is None else float(layer_weights.get(name, 1.0))) * per_image.mean()
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("style_reconstruction_loss: no style layers given")
+    return total
+
+
+def total_variation_loss(images: torch.Tensor) -> torch.Tensor:
+    """Total-variation regulariser ``l_TV = mean (x[i+1,j] - x[i,j])^2 + mean (x[i,j+1] - x[i,j])^2``.
+
+    The squared, mean-reduced form (Mahendran & Vedaldi's beta = 2), which encourages spatial
+    smoothness; means over pixels keep its scale independent of image size.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"total_variation_loss expects (B, C, H, W), got {tuple(images.shape)}")
+    dh = images[:, :, 1:, :] - images[:, :, :-1, :]
+    dw = images[:, :, :, 1:] - images[:, :, :, :-1]
+    return dh.pow(2).mean() + dw.pow(2).mean()
+
+
+def pixel_loss(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel loss ``l_pixel = ||y_hat - y||_2^2 / (C H W)``, averaged over the batch."""
+    _check_same_shape(images, target, "pixel_loss")
+    return F.mse_loss(images, target.expand_as(images), reduction="mean")
+
+
+class PerceptualLoss(nn.Module):
+    """Weighted sum of feature (content), style and total-variation losses, as in the paper.
+
+    ``loss = content_weight * l_feat[content_layer] + style_weight * l_style[style_layers] + tv_weight * l_TV``
+
+    Style targets (Gram matrices) are computed once by :meth:`set_style`; a fixed content target
+    can be cached with :meth:`set_content` (optimisation), or passed to :meth:`forward` per batch
+    (training). ``forward`` returns a dict with ``"total"`` and each weighted term
+    (``"content"``, ``"style"``, ``"tv"``) for logging.
+
+    Default weights are calibrated for torchvision's VGG-16 weights with images in [0, 1]
+    (see README, "Loss weights"); Caffe-VGG weights from other projects do not carry over.
+    """
+
+    def __init__(
+        self,
+        content_weight: float = 1.0,
+        style_weight: float = 5.0,
+        tv_weight: float = 1.0,
+        content_layer: str | None = CONTENT_LAYER,
+        style_layers: Sequence[str] = STYLE_LAYERS,
+        style_layer_weights: Mapping[str, float] | None = None,
+        loss_network: LossNetwork | None = None,
+        weights: str | None = None,
+    ):
+        super().__init__()
+        self.content_layer = content_layer
+        self.style_layers = check_layers(style_layers) if style_layers else []
+        needed = list(dict.fromkeys(([content_layer] if content_layer else []) + self.style_layers))
+        if loss_network is None:
+            loss_network = LossNetwork(needed, weights=weights)
+        missing = [name for name in needed if name not in loss_network.layers]
+        if missing:
+            raise ValueError(f"loss network does not tap layers {missing}")
+        self.loss_network = loss_network
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.style_layer_weights = dict(style_layer_weights) if style_layer_weights else None
+        self.target_grams: dict[str, torch.Tensor] = {}
+        self.content_features: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def set_style(self, style_images: torch.Tensor | Sequence[torch.Tensor],
+                  blend_weights: Sequence[float] | None = None) -> None:
+        """Compute the target Gram matrices once. Several style images are blended by
+        ``blend_weights`` (normalised to sum to 1) on their Gram matrices; sizes may differ."""
+        if isinstance(style_images, torch.Tensor):
+            style_images = [style_images] if style_images.dim() == 3 else list(style_images.unbind(0))
+        if not style_images:
+            raise ValueError("set_style needs at least one style image")
+        blend = [1.0] * len(style_images) if blend_weights is None else [float(w) for w in blend_weights]
+        if len(blend) != len(style_images) or sum(blend) <= 0 or min(blend) < 0:
+            raise ValueError("blend_weights must be non-negative, one per style image, and not all zero")
+        device = next(self.loss_network.buffers()).device
+        grams: dict[str, torch.Tensor] = {}
+        for image, w in zip(style_images, blend):
+            feats = self.loss_network(image.to(device).unsqueeze(0) if image.dim() == 3 else image.to(device))
+            for name in self.style_layers:
+                g = gram_matrix(feats[name]).mean(0, keepdim=True) * (w / sum(blend))
+                grams[name] = g if name not in grams else grams[name] + g
+        self.target_grams = grams
+
+    @torch.no_grad()
+    def set_content(self, content: torch.Tensor | None) -> None:
+        """Cache the content target's features (``None`` clears it)."""
+        if content is None or self.content_layer is None:
+            self.content_features = None
+            return
+        self.content_features = self.loss_network(content)[self.content_layer].detach()
+
+    def forward(self, images: torch.Tensor, content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        feats = self.loss_network(images)
+        terms: dict[str, torch.Tensor] = {}
+        target = None
+        if self.content_layer is not None and self.content_weight:
+            if content is not None:
+                with torch.no_grad():
+                    target = self.loss_network(content)[self.content_layer]
+            else:
+                target = self.content_features
+            if target is not None:
+                terms["content"] = self.content_weight * feature_reconstruction_loss(
+                    feats[self.content_layer], target)
+        if self.style_weight and self.target_grams:
+            terms["style"] = self.style_weight * style_reconstruction_loss(
+                feats, self.target_grams, self.style_layer_weights)
+        if self.tv_weight:
+            terms["tv"] = self.tv_weight * total_variation_loss(images)
+        if not terms:
+            raise RuntimeError("PerceptualLoss has nothing to compute: set a content target, a style, or a TV weight")
+        terms["total"] = sum(terms.values())
+        return terms
