@@ -1,0 +1,32 @@
+"""Shared fixtures. The real VGG-16 weights and the shared data are found through
+PERCEPTUAL_UTILS_WEIGHTS / PERCEPTUAL_UTILS_DATA (set by .ci/run); notebooks run in the
+`quick` profile unless PERCEPTUAL_UTILS_PROFILE says otherwise."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Notebook kernels started by nbval inherit this environment.
+os.environ.setdefault("PERCEPTUAL_UTILS_PROFILE", "quick")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data root (styles/, content/, sr/, train/)."""
+    from perceptual_utils.config import ENV_DATA, data_root
+
+    root = data_root()
+    if not (root / "styles").is_dir():
+        pytest.skip(f"shared data not found at {root}; set {ENV_DATA}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def loss_network():
+    """A VGG-16 loss network with real weights, tapping every ReLU up to relu4_3 (shared, frozen)."""
+    from perceptual_utils.loss_network import LossNetwork
+
+    return LossNetwork(["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
+                        "relu4_1", "relu4_2", "relu4_3"])
