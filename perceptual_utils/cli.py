@@ -3,12 +3,13 @@
 Each command lives next to the code it drives: a module listed in :data:`COMMAND_MODULES`
 defines ``register_cli(subparsers)``, which adds its sub-parsers and sets ``func`` to a function
 ``func(args) -> int`` (the exit code). Errors a user can fix are raised as :class:`CLIError` or
-as one of the package's own error types, and printed as one line, never a traceback.
+as one of the package's own error types, and printed as one line, never a traceback (``PERCEPTUAL_UTILS_DEBUG=1`` shows it).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = (
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _debug() -> bool:
+    return os.environ.get("PERCEPTUAL_UTILS_DEBUG", "") not in ("", "0")
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
     from .images import ImageLoadError
@@ -56,5 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except _user_errors() as exc:
+        if _debug():  # PERCEPTUAL_UTILS_DEBUG=1 shows the full traceback
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
