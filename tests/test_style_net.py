@@ -1,0 +1,117 @@
+"""The style transfer network: shapes for any size, parameter count, BN folding."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from perceptual_utils.style_net import (StyleTransferNet, activation_shapes, conv_macs, fold_batch_norm,
+                                        receptive_field_growth, reflect_pad)
+
+
+@pytest.mark.parametrize("variant", ["paper", "modern"])
+@pytest.mark.parametrize("hw", [(32, 32), (37, 53), (64, 63), (1, 1), (5, 130)])
+def test_output_size_equals_input_size(variant, hw):
+    torch.manual_seed(0)
+    net = StyleTransferNet(variant, channels=8, num_residual=2).eval()
+    with torch.no_grad():
+        y = net(torch.rand(2, 3, *hw))
+    assert y.shape == (2, 3, *hw)
+    assert 0.0 <= float(y.min()) and float(y.max()) <= 1.0
+
+
+def test_paper_parameter_count_and_shapes():
+    net = StyleTransferNet("paper")
+    assert sum(p.numel() for p in net.parameters()) == 1_677_635  # "about 1.68 M"
+    assert net.input_padding == 40
+    # The supplementary's table for a 256x256 input.
+    shapes = {name: shape for name, _, shape, _ in activation_shapes(net, 256)}
+    assert shapes["pad"] == (3, 336, 336)
+    assert shapes["down.2"] == (128, 84, 84)
+    assert shapes["residual.4"] == (128, 64, 64)
+    assert shapes["up.1"] == (32, 256, 256)
+    assert shapes["crop"] == (3, 256, 256)
+
+
+def test_variants_use_their_building_blocks():
+    paper, modern = StyleTransferNet("paper"), StyleTransferNet("modern", channels=16)
+    assert any(isinstance(m, nn.ConvTranspose2d) for m in paper.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in paper.modules())
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in modern.modules())
+    assert any(isinstance(m, nn.InstanceNorm2d) for m in modern.modules())
+    assert modern.input_padding == 0
+    # config round-trips to the same architecture
+    rebuilt = StyleTransferNet(**modern.config)
+    assert rebuilt.config == modern.config
+    assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in modern.parameters()]
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValueError, match="variant"):
+        StyleTransferNet("fancy")
+    with pytest.raises(ValueError, match="expects RGB"):
+        StyleTransferNet(channels=4, num_residual=1)(torch.rand(1, 1, 16, 16))
+
+
+def test_output_pixel_aligned_with_input_pixel():
+    """Top-left anchoring: cropping the input's bottom/right rows leaves the remaining output
+    pixels far from that edge unchanged (no misalignment from the multiple-of-4 padding)."""
+    torch.manual_seed(1)
+    net = StyleTransferNet("modern", channels=8, num_residual=1, norm="none").eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        full, part = net(x), net(x[..., :61, :61])
+    assert torch.allclose(full[..., :20, :20], part[..., :20, :20], atol=1e-5)
+
+
+def _randomise_bn(net: nn.Module) -> None:
+    # Non-trivial running statistics and affine parameters, so folding has something to fold.
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(2, 3, 48, 48))
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.2)
+    net.eval()
+
+
+def test_fold_batch_norm_matches_unfolded():
+    torch.manual_seed(0)
+    net = StyleTransferNet("paper", channels=8, num_residual=2)
+    _randomise_bn(net)
+    folded = fold_batch_norm(net)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())  # original untouched
+    convt = [m for m in folded.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert convt and all(m.bias is not None for m in convt)  # transposed convs folded too
+    x = torch.rand(1, 3, 45, 67)
+    with torch.no_grad():
+        assert torch.allclose(net(x), folded(x), atol=1e-5)
+
+
+def test_fold_without_bn_is_a_copy():
+    net = StyleTransferNet("modern", channels=4, num_residual=1).eval()
+    folded = fold_batch_norm(net)
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        assert torch.equal(net(x), folded(x))
+
+
+def test_reflect_pad_larger_than_image():
+    x = torch.arange(6.0).view(1, 1, 2, 3)
+    y = reflect_pad(x, 7, 5, 4, 9)
+    assert y.shape == (1, 1, 2 + 13, 3 + 12)
+    assert torch.equal(y[..., 4:6, 7:10], x)
+
+
+def test_receptive_field_and_compute():
+    net = StyleTransferNet("paper")
+    rf = dict(receptive_field_growth(net.layer_spec()))
+    assert rf["c9s1-3"] == 109
+    flat = [(n, k, 1) for n, k, _ in net.layer_spec()]
+    assert dict(receptive_field_growth(flat))["c9s1-3"] == 1 + 8 + 2 + 2 + 10 * 2 + 2 + 2 + 8
+    macs = dict((n, m) for n, _, m in conv_macs(net, 256))
+    # a residual 3x3 conv at 1/4 resolution: 9 * H * W * C^2 with C = 128 (first one: 82x82 output)
+    assert macs["residual.0.body.0.0"] == 9 * 82 * 82 * 128 * 128
