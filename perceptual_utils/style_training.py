@@ -122,7 +122,8 @@ def train_style(
         weights: VGG-16 weights file (default: resolved as in :mod:`perceptual_utils.weights`).
 
     Returns:
-        The :class:`~perceptual_utils.training.TrainResult` (model path, loss history, images/s).
+        The :class:`~perceptual_utils.training.TrainResult` (model path, loss history, images/s),
+        with the trained network attached as ``result.model``.
     """
     style_path = Path(style)
     style_image = load_image(style_path, size=style_size, long_side=True) if style_size else load_image(style_path)
@@ -163,9 +164,11 @@ def train_style(
         "content_layer": content_layer, "style_layers": list(style_layers), **w,
         "loss_network": "torchvision VGG-16 (IMAGENET1K_V1)",
     }
-    return train_loop(net, dataset, StyleTransferLoss(perceptual), config, out_dir, training_info=info,
-                      preview_fn=preview_fn if preview is not None else None, resume=resume,
-                      stop_after=stop_after)
+    result = train_loop(net, dataset, StyleTransferLoss(perceptual), config, out_dir, training_info=info,
+                        preview_fn=preview_fn if preview is not None else None, resume=resume,
+                        stop_after=stop_after)
+    result.model = net.eval()  # the trained network itself, on the training device
+    return result
 
 
 # ----------------------------------------------------------------------------- command line

@@ -1,0 +1,118 @@
+"""Training a style network: loss falls, checkpoints round-trip, exact resume, 2-process DDP (gloo)."""
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from perceptual_utils import model_io
+from perceptual_utils.images import center_crop, list_images, load_image, resize_short_side, save_image
+from perceptual_utils.style_net import StyleTransferNet
+from perceptual_utils.style_training import default_loss_weights, train_style
+
+# Small enough for 2 CPU cores: a narrow net, 32 px crops, two shallow style layers.
+TINY = dict(batch_size=2, image_size=32, style_size=64, variant="paper", channels=8, num_residual=1,
+            style_layers=("relu1_2", "relu2_2"), checkpoint_every=2, preview_every=3, num_workers=0,
+            progress=False, lr=5e-3)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(shared_data, tmp_path_factory) -> tuple[Path, Path, torch.Tensor]:
+    """Six COCO photos shrunk to 48 px, the Starry Night crop, and one preview photo."""
+    root = tmp_path_factory.mktemp("style_data")
+    for path in list_images(shared_data / "train" / "coco_mini")[:6]:
+        save_image(resize_short_side(load_image(path), 48), root / "train" / f"{path.stem}.png")
+    preview = center_crop(resize_short_side(load_image(shared_data / "content" / "chicago.jpg"), 32), 32)
+    return root / "train", shared_data / "styles" / "starry_night_crop.jpg", preview
+
+
+def _train(tiny_data, out, **kw):
+    data, style, preview = tiny_data
+    return train_style(style, data, out, preview_images=preview, **(TINY | kw))
+
+
+def test_a_few_steps_reduce_the_loss(tiny_data, tmp_path):
+    result = _train(tiny_data, tmp_path / "run", steps=16)
+    totals = [row["total"] for row in result.history]
+    assert len(totals) == 16 and all(map(torch.isfinite, torch.tensor(totals)))
+    assert sum(totals[-4:]) < 0.7 * sum(totals[:4])
+    assert {"content", "style", "tv", "total"} <= set(result.history[0])
+    assert (tmp_path / "run" / "previews" / "step_000003.jpg").is_file()
+
+
+def test_model_file_and_checkpoint_round_trip(tiny_data, tmp_path):
+    result = _train(tiny_data, tmp_path / "run", steps=4, content_weight=2.0)
+    model = model_io.load_model(result.model_path, kind="style_transfer")
+    assert isinstance(model, StyleTransferNet)
+    assert model.config == StyleTransferNet(variant="paper", channels=8, num_residual=1).config
+    info = model.training_info
+    assert info["style_name"] == "starry_night_crop" and info["steps_done"] == 4
+    assert info["content_weight"] == 2.0 and info["style_weight"] == default_loss_weights()["style_weight"]
+    fresh = StyleTransferNet(**model.config)
+    meta = model_io.load_checkpoint(tmp_path / "run" / "checkpoint.safetensors", fresh)
+    assert meta["step"] == 4
+    for (k, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_gives_the_same_loss_sequence(tiny_data, tmp_path):
+    straight = _train(tiny_data, tmp_path / "a", steps=6)
+    first = _train(tiny_data, tmp_path / "b", steps=6, stop_after=3)
+    assert first.model_path is None and len(first.history) == 3
+    resumed = _train(tiny_data, tmp_path / "b", steps=6)
+    assert resumed.resumed_from == 3
+    assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
+    a = model_io.load_model(straight.model_path).state_dict()
+    b = model_io.load_model(resumed.model_path).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, tiny_data, out: str) -> None:
+    import torch.distributed as dist
+    from safetensors.torch import save_file
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    try:
+        result = _train(tiny_data, out, steps=3)
+        # Each rank saw different images; DDP's gradient averaging must keep the replicas identical.
+        state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
+        save_file(state, os.path.join(out, f"weights_rank{rank}.safetensors"))
+        (Path(out) / f"history_rank{rank}.txt").write_text(repr([r["total"] for r in result.history]))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def test_two_process_ddp_on_gloo(tiny_data, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "ddp"
+    out.mkdir()
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), tiny_data, str(out)), nprocs=2, join=True)
+    w0, w1 = (load_file(out / f"weights_rank{r}.safetensors") for r in (0, 1))
+    # Parameters must agree exactly. BN running statistics are per-rank (DDP broadcasts rank 0's
+    # buffers before each forward, and the last forward updates them locally); rank 0's are saved.
+    params = {name for name, _ in StyleTransferNet(variant="paper", channels=8, num_residual=1).named_parameters()}
+    assert params and params <= set(w0)
+    diff = [k for k in params if not torch.equal(w0[k], w1[k])]
+    assert not diff, [(k, float((w0[k] - w1[k]).abs().max())) for k in diff]
+    # The ranks trained on different crops (disjoint samples), so their losses differ ...
+    assert (out / "history_rank0.txt").read_text() != (out / "history_rank1.txt").read_text()
+    # ... only rank 0 wrote the run's files, and the model learned something (weights moved).
+    assert (out / "model.safetensors").is_file() and (out / "checkpoint.safetensors").is_file()
+    torch.manual_seed(0)
+    init = StyleTransferNet(variant="paper", channels=8, num_residual=1).state_dict()
+    assert any(not torch.equal(init[k], w0[k]) for k in init if init[k].is_floating_point())
