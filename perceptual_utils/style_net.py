@@ -212,6 +212,24 @@ def activation_shapes(net: nn.Module, size: int | tuple[int, int]) -> list[tuple
     return rows
 
 
+def checkerboard_energy(images: torch.Tensor) -> float:
+    """Share of an image's (mean-removed) spectral power at the frequencies of 2- and 4-pixel
+    periodic patterns, the signature of the stride-1/2 layers' uneven kernel overlap.
+
+    Natural images put very little power exactly there (about the share of any other handful of
+    frequencies); checkerboard artefacts put a lot. ``images``: ``(3, H, W)`` or ``(B, 3, H, W)``.
+    """
+    x = images if images.dim() == 4 else images.unsqueeze(0)
+    grey = x.float().mean(1)
+    grey = grey - grey.mean(dim=(-2, -1), keepdim=True)
+    power = torch.fft.fft2(grey).abs().pow(2)
+    h, w = grey.shape[-2:]
+    fy = [i for i in {0, h // 4, h // 2, h - h // 4} if h % 4 == 0 or i in (0, h // 2) and h % 2 == 0]
+    fx = [j for j in {0, w // 4, w // 2, w - w // 4} if w % 4 == 0 or j in (0, w // 2) and w % 2 == 0]
+    periodic = sum(power[..., i, j] for i in fy for j in fx if (i, j) != (0, 0))
+    return float((periodic / power.sum(dim=(-2, -1)).clamp_min(1e-12)).mean())
+
+
 # ----------------------------------------------------------------------------- batch-norm folding
 
 def _fold(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:

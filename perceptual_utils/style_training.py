@@ -87,6 +87,7 @@ def train_style(
     variant: str = "paper",
     channels: int = 32,
     num_residual: int = 5,
+    upsample: str | None = None,
     checkpoint_every: int = 1000,
     preview_every: int = 500,
     preview_images: torch.Tensor | Sequence[str | os.PathLike] | None = None,
@@ -111,7 +112,8 @@ def train_style(
             smaller-scale brush strokes relative to the content.
         content_weight, style_weight, tv_weight: ``None`` uses PerceptualLoss's calibrated defaults.
         content_layer, style_layers: VGG-16 layers of the two losses (paper defaults).
-        variant, channels, num_residual: architecture (see :class:`StyleTransferNet`).
+        variant, channels, num_residual, upsample: architecture (see :class:`StyleTransferNet`;
+            ``upsample=None`` takes the variant's default).
         checkpoint_every, preview_every: intervals in steps.
         preview_images: fixed validation photos (tensor ``(N, 3, H, W)`` or files); default: the
             photos in ``<data root>/content`` cropped to ``min(image_size, 256)``.
@@ -153,7 +155,7 @@ def train_style(
         return torch.cat([x, model(x).float()], dim=-2)  # photo above, stylised below
 
     seed_everything(seed)  # the same initial weights for a fresh run and its resumption
-    net = StyleTransferNet(variant=variant, channels=channels, num_residual=num_residual)
+    net = StyleTransferNet(variant=variant, channels=channels, num_residual=num_residual, upsample=upsample)
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
                          preview_every=preview_every, num_workers=num_workers, amp=amp, device=device,
                          progress=progress)

@@ -115,3 +115,17 @@ def test_receptive_field_and_compute():
     macs = dict((n, m) for n, _, m in conv_macs(net, 256))
     # a residual 3x3 conv at 1/4 resolution: 9 * H * W * C^2 with C = 128 (first one: 82x82 output)
     assert macs["residual.0.body.0.0"] == 9 * 82 * 82 * 128 * 128
+
+
+def test_checkerboard_energy_separates_transposed_from_nearest():
+    from perceptual_utils.style_net import checkerboard_energy
+
+    torch.manual_seed(0)
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    board = flat + 0.1 * (torch.arange(64)[:, None] + torch.arange(64)[None, :]).remainder(2)
+    assert checkerboard_energy(board) > 0.9
+    assert checkerboard_energy(torch.rand(3, 64, 64)) < 0.01
+    with torch.no_grad():
+        transposed = StyleTransferNet("paper", channels=8, num_residual=1).eval()(flat)
+        nearest = StyleTransferNet("paper", channels=8, num_residual=1, upsample="nearest").eval()(flat)
+    assert checkerboard_energy(transposed) > 10 * checkerboard_energy(nearest)
