@@ -9,8 +9,9 @@ Reported times are medians over repeated runs after warm-up; the speed-up column
 500-iteration Gatys time by the network's time. Training throughput (images/s) is measured too.
 
 Slow devices: 500 Gatys iterations at 1024 px take hours on a laptop CPU. With
-``measure_iterations=K`` each Gatys row is instead measured over ``K`` and ``2K`` iterations and
-extrapolated linearly (``t(n) = setup + n * per_iteration``); such cells are marked
+``measure_iterations=K`` each Gatys row is instead measured over ``K`` iterations and
+extrapolated linearly (``t(n) = setup + n * per_iteration``; exact for L-BFGS without line
+search, which costs one loss-network pass per iteration); such cells are marked
 "extrapolated" in the table and the JSON. Network weights do not change the timing, so an
 untrained network is used unless a model file is given.
 """
@@ -66,44 +67,50 @@ def _square(path: Path | None, size: int, seed: int) -> torch.Tensor:
     return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
-def _gatys_call(content: torch.Tensor, style: torch.Tensor, iterations: int, device: torch.device) -> None:
-    """One full Gatys optimisation (targets, init, ``iterations`` L-BFGS steps) with the defaults of
-    :func:`gatys_style_transfer`, i.e. the same PerceptualLoss objective the network is trained on."""
+def _gatys_run(content: torch.Tensor, style: torch.Tensor, iterations: int, device: torch.device,
+               marks: Sequence[int] = ()) -> tuple[float, dict[int, float], Any]:
+    """One full Gatys optimisation with :func:`gatys_style_transfer`'s defaults (the same
+    PerceptualLoss objective the network is trained on), timed from the call: returns the total
+    seconds, the seconds until the image after each of ``marks`` updates was available, and the result."""
     from .optimize import gatys_style_transfer
+    from .optimize import get_loss_network
 
-    params = inspect.signature(gatys_style_transfer).parameters
-    kwargs: dict[str, Any] = {}
-    for name in ("iterations", "num_iterations", "steps"):
-        if name in params:
-            kwargs[name] = iterations
-            break
-    else:
-        raise TypeError("gatys_style_transfer has no iterations argument this benchmark knows")
-    if "progress" in params:
-        kwargs["progress"] = False
-    if "device" in params:
-        kwargs["device"] = device
-    gatys_style_transfer(content.to(device), style.to(device), **kwargs)
+    wanted, at = set(marks), {}
+    net = get_loss_network(["relu2_2", *STYLE_LAYERS], device=device)
+    _sync(device)
+    t0 = time.perf_counter()
+
+    def callback(k: int, image: torch.Tensor, losses: dict[str, float]) -> None:
+        if k in wanted:
+            _sync(device)
+            at[k] = time.perf_counter() - t0
+
+    result = gatys_style_transfer(content, style, iterations=iterations, callback=callback, progress=False,
+                                  loss_network=net)
+    _sync(device)
+    return time.perf_counter() - t0, at, result
 
 
 def time_gatys(content: torch.Tensor, style: torch.Tensor, iterations: Sequence[int], device: torch.device,
                repeats: int = 1, measure_iterations: int | None = None) -> dict[int, dict[str, Any]]:
-    """Seconds for Gatys at each iteration count: measured, or extrapolated from ``K`` and ``2K``."""
-    run = lambda n: _gatys_call(content, style, n, device)  # noqa: E731
-    _gatys_call(content, style, 2, device)  # warm-up: allocations, cuDNN autotuning, weights in cache
+    """Seconds for Gatys at each iteration count, including the setup (target features).
+
+    Measured: one run of ``max(iterations)`` per repeat, read off at each count (L-BFGS without
+    line search costs one loss-network pass per iteration, so a 100-iteration run is the first
+    100 iterations of a 500-iteration run). Extrapolated (``measure_iterations=K``): ``K``
+    iterations are run and ``t(n) = setup + n * seconds_per_iteration``.
+    """
+    _gatys_run(content, style, 2, device)  # warm-up: allocations, cuDNN autotuning, weights in cache
     if measure_iterations:
         k = int(measure_iterations)
-        t1 = statistics.median(timed(lambda: run(k), device, repeats, warmup=0))
-        t2 = statistics.median(timed(lambda: run(2 * k), device, repeats, warmup=0))
-        per_iter = max(t2 - t1, 1e-9) / k
-        setup = max(t1 - k * per_iter, 0.0)
-        return {n: {"seconds": setup + n * per_iter, "extrapolated": True, "measured_iterations": [k, 2 * k],
+        runs = [_gatys_run(content, style, k, device) for _ in range(repeats)]
+        per_iter = statistics.median(r.seconds_per_iteration for _, _, r in runs)
+        setup = statistics.median(total - r.optimize_seconds for total, _, r in runs)
+        return {n: {"seconds": setup + n * per_iter, "extrapolated": True, "measured_iterations": k,
                     "seconds_per_iteration": per_iter, "setup_seconds": setup} for n in iterations}
-    out = {}
-    for n in iterations:
-        ts = timed(lambda: run(n), device, repeats, warmup=0)
-        out[n] = {"seconds": statistics.median(ts), "extrapolated": False, "runs": ts}
-    return out
+    runs = [_gatys_run(content, style, max(iterations), device, marks=iterations) for _ in range(repeats)]
+    return {n: {"seconds": statistics.median(at[n] for _, at, _ in runs), "extrapolated": False,
+                "runs": [at[n] for _, at, _ in runs]} for n in iterations}
 
 
 def time_feedforward(net: torch.nn.Module, size: int, device: torch.device, repeats: int = 5,
@@ -172,7 +179,7 @@ def run_benchmark(sizes: Sequence[int] = PAPER_SIZES, iterations: Sequence[int] 
         sizes, iterations: the table's rows and Gatys columns (paper: 256/512/1024 px, 100/300/500).
         repeats: timed forward passes per size (median reported) after two warm-up passes.
         gatys_repeats: timed Gatys runs per cell (median).
-        measure_iterations: extrapolate Gatys from ``K`` and ``2K`` iterations (slow devices).
+        measure_iterations: extrapolate Gatys from ``K`` measured iterations (slow devices).
         model: a trained style model file (default: an untrained paper network; same speed).
         train: also measure training images/s (``train_size`` crops, batch ``train_batch``).
     """
@@ -184,7 +191,7 @@ def run_benchmark(sizes: Sequence[int] = PAPER_SIZES, iterations: Sequence[int] 
     rows = []
     bar = tqdm(total=len(sizes), desc="Table 1", unit="size", disable=not progress)
     for size in sizes:
-        content, style = _square(content_path, size, 0), _square(style_path, size, 1)
+        content, style = _square(content_path, size, 0)[0], _square(style_path, size, 1)[0]
         ff = time_feedforward(net, size, dev, repeats=repeats)
         gatys = time_gatys(content, style, iterations, dev, gatys_repeats, measure_iterations)
         ref = max(iterations)
@@ -223,8 +230,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(f"device: {result['device']}; network: {result['feedforward_path']}; "
                  f"medians of {result['repeats']} passes after warm-up")
     if extrapolated:
-        lines.append(f"* extrapolated linearly from {result['measure_iterations']} and "
-                     f"{2 * result['measure_iterations']} measured L-BFGS iterations (setup + n x per-iteration)")
+        lines.append(f"* extrapolated: setup + n x (seconds per iteration), measured over "
+                     f"{result['measure_iterations']} L-BFGS iterations (one loss-network pass each)")
     if "training" in result:
         t = result["training"]
         lines.append(f"training throughput: {t['images_per_second']:.2f} images/s "
@@ -262,7 +269,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=list(PAPER_SIZES))
     p.add_argument("--iterations", type=int, nargs="+", default=list(PAPER_ITERATIONS))
     p.add_argument("--measure-iterations", type=int, default=None,
-                   help="extrapolate Gatys from K and 2K iterations (default: 3 on CPU, full runs on GPU; "
+                   help="extrapolate Gatys from K measured iterations (default: 3 on CPU, full runs on GPU; "
                         "0 = always run the full iteration counts)")
     p.add_argument("--repeats", type=int, default=5, help="timed forward passes per size (median)")
     p.add_argument("--gatys-repeats", type=int, default=1, help="timed Gatys runs per cell (median)")
