@@ -97,6 +97,27 @@ class SREvaluation:
         return p
 
 
+def comparison_table(results: Sequence[SREvaluation], paper: bool = True) -> str:
+    """One table of several evaluations: a row per (set, scale, method), the paper's number beside.
+
+    ``results`` may mix methods and scales; methods named ``bicubic``, ``pixel`` or ``feature``
+    (or containing those words) are matched with the paper's rows of :data:`PAPER_RESULTS`.
+    """
+    header = f"{'set':<8} {'scale':>5} {'method':<18} {'PSNR':>7} {'SSIM':>7} {'LPIPS':>6}   paper PSNR/SSIM"
+    lines = [header, "-" * len(header)]
+    rows = [(row, res) for res in results for row in res.summary]
+    set_order = list(dict.fromkeys(row["set"] for row, _ in rows))
+    rows.sort(key=lambda rr: (set_order.index(rr[0]["set"]), rr[0]["scale"]))
+    for row, res in rows:
+        reported = PAPER_RESULTS.get((row["set"], row["scale"]), {}) if paper else {}
+        key = next((k for k in reported if k in res.method.lower()), None)
+        ref = f"{reported[key][0]:.2f}/{reported[key][1]:.4f}" if key else "-"
+        lp = "     -" if row.get("lpips") is None else f"{row['lpips']:6.4f}"
+        lines.append(f"{row['set']:<8} {'x' + str(row['scale']):>5} {res.method:<18} {row['psnr']:7.2f} "
+                     f"{row['ssim']:7.4f} {lp}   {ref}")
+    return "\n".join(lines)
+
+
 def load_benchmark(name: str, root: str | os.PathLike | None = None) -> list[tuple[str, torch.Tensor]]:
     """The HR images of a benchmark set (``data_root()/sr/<name>``) as ``(stem, (3, H, W))`` pairs."""
     folder = data_root(root) / "sr" / name

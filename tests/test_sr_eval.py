@@ -119,3 +119,14 @@ def test_evaluate_cli_bicubic_prints_table_and_paper(tiny_root, tmp_path, run_cl
     out = capsys.readouterr().out
     assert code == 0 and "im0" in out and "Tiny (mean of 2)" in out
     assert json.loads((tmp_path / "b.json").read_text())["method"] == "bicubic"
+
+
+def test_comparison_table_puts_the_paper_beside_ours():
+    from perceptual_utils.sr_eval import SREvaluation, comparison_table
+
+    rows = [{"set": "Set5", "image": "a", "psnr": 27.5, "ssim": 0.8, "lpips": 0.2},
+            {"set": "Set5", "image": "b", "psnr": 28.5, "ssim": 0.7, "lpips": None}]
+    table = comparison_table([SREvaluation("feature", 4, rows), SREvaluation("bicubic", 8, rows)])
+    lines = table.splitlines()
+    assert "28.00" in lines[2] and "0.7500" in lines[2] and "0.2000" in lines[2] and "27.09/0.7680" in lines[2]
+    assert lines[3].rstrip().endswith("-")  # no reported x8 number is printed
