@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,8 @@ class SREvaluation:
     method: str
     scale: int
     per_image: list[dict] = field(default_factory=list)
+    #: Whether :meth:`table` lists every image by default (``evaluate_sr(per_image=...)``).
+    show_per_image: bool = False
 
     @property
     def summary(self) -> list[dict]:
@@ -59,8 +60,10 @@ class SREvaluation:
             rows.append(row)
         return rows
 
-    def table(self, per_image: bool = False, paper: bool = True) -> str:
-        """A plain-text table (means per set; optionally every image; the paper's numbers beside)."""
+    def table(self, per_image: bool | None = None, paper: bool = True) -> str:
+        """A plain-text table: means per set, every image too if ``per_image`` (default:
+        :attr:`show_per_image`), and the paper's reported numbers beside where known."""
+        per_image = self.show_per_image if per_image is None else per_image
         def fmt(row: dict, label: str) -> str:
             lp = "     -" if row.get("lpips") is None else f"{row['lpips']:6.4f}"
             return f"{label:<24} {row['psnr']:7.2f} {row['ssim']:7.4f} {lp}"
@@ -173,8 +176,8 @@ def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
         model_or_method: ``"bicubic"``, a :class:`SuperResolutionNet`, or a model file path.
         scale: upsampling factor (a network must have the same).
         sets: names of folders under ``data_root(root)/sr``.
-        per_image: kept for API symmetry; per-image rows are always in ``result.per_image``
-            (the CLI prints them with ``--per-image``).
+        per_image: make ``result.table()`` list every image (per-image rows are always kept
+            in ``result.per_image`` and written to CSV/JSON).
         lpips: compute LPIPS (``True``), skip it (``False``), or reuse an :class:`LPIPSMetric`.
         match_histogram: the paper's post-processing for networks (ignored for bicubic).
         crops: folder for side-by-side crops ``[LR (nearest) | output | ground truth]`` per image.
@@ -185,7 +188,7 @@ def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
     """
     name, fn = make_super_resolver(model_or_method, scale, match_histogram)
     metric = lpips if isinstance(lpips, LPIPSMetric) else (LPIPSMetric() if lpips else None)
-    result = SREvaluation(method=name, scale=int(scale))
+    result = SREvaluation(method=name, scale=int(scale), show_per_image=per_image)
     for set_name in sets:
         images = load_benchmark(set_name, root)
         for stem, hr_full in tqdm(images, desc=f"{set_name} x{scale}", unit="img", disable=not progress,
@@ -199,8 +202,6 @@ def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
                    "lpips": None}
             if metric is not None:
                 row["lpips"] = float(metric(shave(sr, scale).unsqueeze(0), shave(hr, scale).unsqueeze(0))[0])
-            if not math.isfinite(row["psnr"]):
-                row["psnr"] = float("inf")
             result.per_image.append(row)
             if crops is not None:
                 top, left, size = _crop_box(*hr.shape[-2:], crop_size)
@@ -223,13 +224,14 @@ def _run(args: argparse.Namespace) -> int:
         target: nn.Module | str = model
     else:
         scale, target = args.scale or 4, args.method
-    result = evaluate_sr(target, scale, sets=args.sets, root=args.root, lpips=not args.no_lpips,
+    result = evaluate_sr(target, scale, sets=args.sets, root=args.root, per_image=args.per_image,
+                         lpips=not args.no_lpips,
                          match_histogram=not args.no_histogram_match, crops=args.crops, progress=not args.quiet)
     if args.model is not None:
         result.method = Path(args.model).stem
         for row in result.per_image:
             row["method"] = result.method
-    print(result.table(per_image=args.per_image))
+    print(result.table())
     if args.csv:
         print(f"wrote {result.write_csv(args.csv, per_image=True)}")
     if args.json:

@@ -22,7 +22,7 @@ from torch import nn
 from .config import data_root
 from .datasets import ImageFolderDataset
 from .degradation import bicubic_upsample, degrade, make_lr_hr_pair
-from .images import center_crop, list_images, load_image, resize_short_side
+from .images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
 from .loss_network import CONTENT_LAYER, LossNetwork
 from .losses import feature_reconstruction_loss, pixel_loss
 from .sr_net import SuperResolutionNet
@@ -73,6 +73,16 @@ def default_training_data(root: str | os.PathLike | None = None) -> Path:
             return base / name
     raise FileNotFoundError(f"no training images found under {base} (looked for {', '.join(DEFAULT_DATA)}); "
                             "pass data=... / --data DIR")
+
+
+def _first_readable(folder: Path) -> torch.Tensor:
+    """The first training image that loads (previews must not fail on one bad file)."""
+    for path in list_images(folder):
+        try:
+            return load_image(path)
+        except ImageLoadError:
+            continue
+    raise ImageLoadError(f"{folder}: none of the image files could be read")
 
 
 def make_preview_fn(image: torch.Tensor, scale: int, patch: int, sigma: float = 1.0):
@@ -135,7 +145,7 @@ def train_sr(
     model = SuperResolutionNet(scale=scale, **(net_options or {}))
     dataset = ImageFolderDataset(data, size=patch, transform=make_lr_hr_pair(scale, sigma), seed=seed)
     loss_fn = SRLoss(loss, weights=weights)
-    preview_src = load_image(preview_image) if preview_image else load_image(list_images(data)[0])
+    preview_src = load_image(preview_image) if preview_image else _first_readable(data)
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
                          preview_every=preview_every, num_workers=num_workers, device=device, progress=progress)
     info = {"task": "super_resolution", "scale": int(scale), "loss": loss, "layer": CONTENT_LAYER if loss == "feature"
