@@ -169,7 +169,8 @@ def comparison_strip(images: Sequence[torch.Tensor], top: int, left: int, size: 
 def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
                 sets: Sequence[str] = DEFAULT_SETS, root: str | os.PathLike | None = None,
                 per_image: bool = False, lpips: bool | LPIPSMetric = True, match_histogram: bool = True,
-                crops: str | os.PathLike | None = None, crop_size: int = 96, progress: bool = True) -> SREvaluation:
+                crops: str | os.PathLike | None = None, crop_size: int = 96, progress: bool = True,
+                name: str | None = None) -> SREvaluation:
     """Evaluate bicubic or a network on benchmark sets with the standard protocol.
 
     Args:
@@ -182,11 +183,14 @@ def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
         match_histogram: the paper's post-processing for networks (ignored for bicubic).
         crops: folder for side-by-side crops ``[LR (nearest) | output | ground truth]`` per image.
         crop_size: HR crop side of those figures.
+        name: the method's name in tables and file names (default: ``bicubic``, the model
+            file's stem, or the network's class name).
 
     Returns:
         :class:`SREvaluation` with ``per_image`` rows and ``summary`` (mean per set).
     """
-    name, fn = make_super_resolver(model_or_method, scale, match_histogram)
+    default_name, fn = make_super_resolver(model_or_method, scale, match_histogram)
+    name = name or default_name
     metric = lpips if isinstance(lpips, LPIPSMetric) else (LPIPSMetric() if lpips else None)
     result = SREvaluation(method=name, scale=int(scale), show_per_image=per_image)
     for set_name in sets:
@@ -226,11 +230,8 @@ def _run(args: argparse.Namespace) -> int:
         scale, target = args.scale or 4, args.method
     result = evaluate_sr(target, scale, sets=args.sets, root=args.root, per_image=args.per_image,
                          lpips=not args.no_lpips,
-                         match_histogram=not args.no_histogram_match, crops=args.crops, progress=not args.quiet)
-    if args.model is not None:
-        result.method = Path(args.model).stem
-        for row in result.per_image:
-            row["method"] = result.method
+                         match_histogram=not args.no_histogram_match, crops=args.crops, progress=not args.quiet,
+                         name=Path(args.model).stem if args.model is not None else None)
     print(result.table())
     if args.csv:
         print(f"wrote {result.write_csv(args.csv, per_image=True)}")
