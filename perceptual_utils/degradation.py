@@ -8,7 +8,8 @@ fixed 4-tap support); with ``antialias=True`` PyTorch uses Pillow's resampler: t
 with ``a = -0.5`` whose support is stretched by the reduction factor when shrinking. That is the
 kernel MATLAB's ``imresize(..., 'bicubic')`` uses (antialiasing on by default), which is what the
 super-resolution literature's LR images and bicubic baselines were made with. The tests check it
-against ``PIL.Image.resize(..., Image.BICUBIC)`` in float mode (equal to 1e-5) and in 8-bit mode (within one grey level).
+against ``PIL.Image.resize(..., Image.BICUBIC)`` in float mode (equal to 1e-5) and in 8-bit
+mode (within one grey level).
 The one remaining difference to MATLAB is at the image border (MATLAB mirrors the image, Pillow
 and PyTorch renormalise the truncated kernel); the benchmark shaves ``scale`` pixels off every
 border before measuring, and with it the bicubic baseline reproduces the published numbers
