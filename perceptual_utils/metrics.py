@@ -51,7 +51,8 @@ def shave(image: torch.Tensor, border: int) -> torch.Tensor:
     return image[..., border:-border, border:-border]
 
 
-def _prepare(pred: torch.Tensor, target: torch.Tensor, shave_border: int, y_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _prepare(pred: torch.Tensor, target: torch.Tensor, shave_border: int,
+             y_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """RGB in [0, 1] -> (Y in [16, 235], or RGB in [0, 255]) as float64 batches, shaved."""
     pred, target = _batch(pred), _batch(target)
     if pred.shape != target.shape:
