@@ -1,0 +1,397 @@
+"""Instructor panel for notebook 02: slide through layers, iterations and the style/content balance.
+
+Everything the sliders show is computed *before* the panel appears (:func:`reconstruction_frames`)
+and cached on disk, so moving a slider only swaps one precomputed PNG: instant in a live class.
+
+What a frame is. For each VGG-16 layer ``j`` and each *style share* ``a`` in [0, 1], an image is
+optimised from seeded noise to minimise
+
+    ``(1 - a) * l_feat_j(x, y) / l_feat_j(x0, y)  +  a * l_style_j(x, y) / l_style_j(x0, y)``
+
+where ``y`` is the original and ``x0`` the noise start: ``a = 0`` is pure feature inversion (the
+paper's Fig. 3), ``a = 1`` pure style reconstruction from the Gram matrix (its style figure), and
+values between show how the two losses trade off. Dividing by the losses of the noise start puts
+both terms on the same scale (each starts at 1), so the slider means "share of the objective".
+Frames are kept at a few iterations of each run, to scrub through the optimisation.
+
+Cache. One ``.safetensors`` file per (image, settings) under ``PROJECT_ROOT/data/cache/reconstruction/``
+(git-ignored), named by a SHA-256 of the image's 8-bit pixels and the settings. Frames are stored as
+8-bit images (what the panel shows anyway); no pickle anywhere. A corrupt or foreign file is
+recomputed, never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .config import PROJECT_ROOT
+from .images import to_pil
+from .loss_network import STYLE_LAYERS, check_layers
+from .losses import PerceptualLoss
+from .optimize import gatys_style_transfer, get_loss_network, noise_image
+
+DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "cache" / "reconstruction"
+CACHE_FORMAT = "perceptual_utils.reconstruction_frames/1"
+DEFAULT_SHARES = (0.0, 0.5, 1.0)
+
+
+def _to_uint8(image: torch.Tensor) -> torch.Tensor:
+    return (image.detach().float().clamp(0, 1).cpu() * 255 + 0.5).to(torch.uint8)
+
+
+def _to_float(image: torch.Tensor) -> torch.Tensor:
+    return image.float() / 255.0
+
+
+def cache_key(image: torch.Tensor, settings: dict) -> str:
+    """SHA-256 (first 20 hex digits) of the image's 8-bit pixels, its shape and the settings."""
+    h = hashlib.sha256()
+    pixels = _to_uint8(image).contiguous()
+    h.update(json.dumps(list(pixels.shape)).encode())
+    h.update(pixels.numpy().tobytes())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+@dataclass
+class FrameSet:
+    """Precomputed frames: ``frames[(layer, share)]`` is ``(len(iterations), 3, H, W)`` uint8."""
+
+    original: torch.Tensor
+    layers: list[str]
+    shares: list[float]
+    iterations: list[int]
+    frames: dict[tuple[str, float], torch.Tensor]
+    settings: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def frame(self, layer: str, share: float, iteration: int) -> torch.Tensor:
+        """The image ``(3, H, W)`` in [0, 1] after ``iteration`` updates (one of :attr:`iterations`)."""
+        if iteration not in self.iterations:
+            raise KeyError(f"no frame at iteration {iteration}; frames exist at {self.iterations}")
+        if (layer, share) not in self.frames:
+            raise KeyError(f"no frames for layer {layer!r} with style share {share}")
+        return _to_float(self.frames[(layer, share)][self.iterations.index(iteration)])
+
+    # -- disk format -----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically (temporary file + rename): an interrupted run never leaves a half file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {"original": _to_uint8(self.original).contiguous()}
+        for (layer, share), stack in self.frames.items():
+            tensors[f"frames.{layer}.{self.shares.index(share)}"] = stack.contiguous()
+        meta = {"format": CACHE_FORMAT, "layers": json.dumps(self.layers), "shares": json.dumps(self.shares),
+                "iterations": json.dumps(self.iterations), "settings": json.dumps(self.settings, sort_keys=True)}
+        tmp = path.with_name(path.name + ".tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "FrameSet":
+        """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is not one."""
+        path = Path(path)
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError, RuntimeError) as exc:
+            raise ValueError(f"{path}: not a readable frame cache ({exc})") from None
+        if meta.get("format") != CACHE_FORMAT:
+            raise ValueError(f"{path}: not a frame cache of this package (format {meta.get('format')!r})")
+        try:
+            layers = json.loads(meta["layers"])
+            shares = [float(s) for s in json.loads(meta["shares"])]
+            iterations = [int(k) for k in json.loads(meta["iterations"])]
+            frames = {(layer, share): tensors[f"frames.{layer}.{i}"]
+                      for layer in layers for i, share in enumerate(shares)}
+            original = _to_float(tensors["original"])
+        except (KeyError, json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{path}: incomplete frame cache (missing {exc})") from None
+        for key, stack in frames.items():
+            if stack.dtype != torch.uint8 or stack.dim() != 4 or stack.shape[0] != len(iterations):
+                raise ValueError(f"{path}: frames for {key} have shape {tuple(stack.shape)}, "
+                                 f"expected ({len(iterations)}, 3, H, W) uint8")
+        return cls(original, layers, shares, iterations, frames, json.loads(meta.get("settings", "{}")), path)
+
+
+# ----------------------------------------------------------------------------- notebook images
+
+def example_image(path: str | os.PathLike | None = None, *, kind: str = "content", name: str | None = None,
+                  size: int | None = None, square: bool = True) -> tuple[torch.Tensor, str]:
+    """The image a notebook works on, and where it came from.
+
+    ``path`` (the user's own photo) wins. Otherwise ``data_root()/kind/name`` (e.g. ``content/
+    tubingen.jpg``, ``styles/starry_night_crop.jpg``) when the data root has it, else an image that
+    ships with scikit-image (``astronaut`` for content, ``chelsea`` otherwise), so notebooks always
+    run offline. Resized so the short side is ``size`` and, with ``square``, centre-cropped.
+    """
+    from .config import data_root
+    from .images import center_crop, load_image, resize_short_side
+
+    if path is not None:
+        image, source = load_image(path), str(path)
+    elif name is not None and (data_root() / kind / name).is_file():
+        image, source = load_image(data_root() / kind / name), f"{kind}/{name} (data root)"
+    else:
+        from skimage import data as skdata
+
+        fallback = "astronaut" if kind == "content" else "chelsea"
+        image = torch.from_numpy(getattr(skdata, fallback)().copy()).permute(2, 0, 1).float() / 255
+        source = f"skimage.data.{fallback} (fallback: {kind}/{name} not found)"
+    if size is not None:
+        image = resize_short_side(image, size)
+        if square:
+            image = center_crop(image, size)
+    return image.contiguous(), source
+
+
+# ----------------------------------------------------------------------------- computing frames
+
+def reconstruct(image: torch.Tensor, layer: str, style_share: float, *, iterations: int,
+                frames_at: Sequence[int], seed: int = 0, optimizer: str = "lbfgs",
+                progress: bool = False):
+    """One run of the panel's objective (see the module docstring); returns the
+    :class:`~perceptual_utils.optimize.OptimizationResult`."""
+    if not 0.0 <= style_share <= 1.0:
+        raise ValueError(f"style_share must be in [0, 1], got {style_share}")
+    net = get_loss_network([layer])
+    device = next(net.buffers()).device
+    x0 = noise_image(tuple(image.shape[-2:]), seed)
+    # The losses of the noise start, to put both terms on the same scale (each starts at 1).
+    probe = PerceptualLoss(content_weight=1.0, style_weight=1.0, tv_weight=0.0, content_layer=layer,
+                           style_layers=[layer], loss_network=net)
+    probe.set_style(image.to(device))
+    probe.set_content(image.to(device).unsqueeze(0))
+    with torch.no_grad():
+        start = probe(x0.to(device).unsqueeze(0))
+    c0, s0 = float(start["content"]), float(start["style"])
+    return gatys_style_transfer(
+        image, image, content_layer=layer, style_layers=[layer],
+        content_weight=(1.0 - style_share) / max(c0, 1e-12), style_weight=style_share / max(s0, 1e-12),
+        tv_weight=0.0, init=x0, iterations=iterations, optimizer=optimizer, seed=seed,
+        frames_at=frames_at, progress=progress, loss_network=net)
+
+
+def frame_iterations(iterations: int, n_frames: int) -> list[int]:
+    """About ``n_frames`` iterations from 0 to ``iterations``, denser at the start (where the
+    image changes most): spaced evenly in ``sqrt(k)``."""
+    if iterations < 1 or n_frames < 2:
+        raise ValueError("need iterations >= 1 and n_frames >= 2")
+    ks = {round(iterations * (i / (n_frames - 1)) ** 2) for i in range(n_frames)}
+    return sorted(ks)
+
+
+def reconstruction_frames(
+    image: torch.Tensor,
+    *,
+    layers: Sequence[str] = STYLE_LAYERS,
+    style_shares: Sequence[float] = DEFAULT_SHARES,
+    iterations: int = 100,
+    n_frames: int = 8,
+    optimizer: str = "lbfgs",
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
+    progress: bool = True,
+) -> FrameSet:
+    """Compute (or load from the cache) every frame the panel can show.
+
+    ``len(layers) * len(style_shares)`` optimisation runs of ``iterations`` updates each, frames
+    kept at :func:`frame_iterations`. ``cache_dir=None`` disables the cache.
+    """
+    layers = check_layers(layers)
+    shares = [float(s) for s in style_shares]
+    if not shares or any(not 0.0 <= s <= 1.0 for s in shares):
+        raise ValueError(f"style_shares must be values in [0, 1], got {list(style_shares)}")
+    image = image.detach().float().cpu()
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be (3, H, W), got {tuple(image.shape)}")
+    ks = frame_iterations(iterations, n_frames)
+    settings = dict(layers=layers, shares=shares, iterations=iterations, frames=ks, optimizer=optimizer,
+                    seed=seed, objective="normalised (1-a) l_feat + a l_style, from noise")
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{cache_key(image, settings)}.safetensors"
+        if path.is_file():
+            try:
+                return FrameSet.load(path)
+            except ValueError as exc:
+                warnings.warn(f"{exc}; recomputing", stacklevel=2)
+    frames: dict[tuple[str, float], torch.Tensor] = {}
+    runs = [(layer, share) for layer in layers for share in shares]
+    for layer, share in tqdm(runs, desc="precomputing frames", disable=not progress):
+        result = reconstruct(image, layer, share, iterations=iterations, frames_at=ks, seed=seed,
+                             optimizer=optimizer)
+        frames[(layer, share)] = torch.stack([_to_uint8(result.frames[k]) for k in ks])
+    frame_set = FrameSet(image, layers, shares, ks, frames, settings)
+    if path is not None:
+        frame_set.save(path)
+    return frame_set
+
+
+# ----------------------------------------------------------------------------- the panel
+
+def _png_bytes(image: torch.Tensor, scale: int = 1) -> bytes:
+    pil = to_pil(image)
+    if scale > 1:  # nearest-neighbour upscaling keeps small images crisp on screen
+        from PIL import Image
+
+        pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _uploaded_bytes(value) -> bytes | None:
+    """The bytes of the first file of an ipywidgets ``FileUpload`` value (v7 dict or v8 tuple)."""
+    if not value:
+        return None
+    item = next(iter(value.values())) if isinstance(value, dict) else value[0]
+    content = item["content"]
+    return bytes(content)
+
+
+class ReconstructionPanel:
+    """Sliders for layer, iteration and style share over a :class:`FrameSet`, plus a
+    "compute" button for a new image (a path or an upload).
+
+    Every PNG is encoded when the frames are set, so a slider callback only assigns bytes to the
+    image widget. The callbacks are plain methods (:meth:`show`, :meth:`on_compute`), so the
+    panel can be driven without a browser (tests do so).
+
+    Args:
+        frame_set: the precomputed frames.
+        compute: ``image -> FrameSet`` used by the button (e.g. a ``functools.partial`` of
+            :func:`reconstruction_frames` with the notebook's settings).
+        display_px: on-screen size of the long side (images are upscaled by an integer factor).
+    """
+
+    def __init__(self, frame_set: FrameSet, compute: Callable[[torch.Tensor], FrameSet] | None = None,
+                 display_px: int = 256):
+        import ipywidgets as W
+
+        self._compute = compute
+        self.display_px = display_px
+        self.layer_slider = W.SelectionSlider(options=["relu1_2"], description="layer", continuous_update=True)
+        self.iteration_slider = W.SelectionSlider(options=[0], description="iteration", continuous_update=True)
+        self.share_slider = W.SelectionSlider(options=[("0", 0.0)], description="style share",
+                                              continuous_update=True)
+        self.view = W.Image(format="png")
+        self.original_view = W.Image(format="png")
+        self.path_text = W.Text(placeholder="path/to/your_image.jpg", description="image")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.button = W.Button(description="compute new image", button_style="primary")
+        self.status = W.Label(value="")
+        self.set_frames(frame_set)
+        for slider in (self.layer_slider, self.iteration_slider, self.share_slider):
+            slider.observe(self._on_slider, names="value")
+        self.button.on_click(self.on_compute)
+        self.widget = W.VBox([
+            W.HBox([W.VBox([W.Label("original"), self.original_view]),
+                    W.VBox([W.Label("reconstruction"), self.view])]),
+            self.layer_slider, self.iteration_slider, self.share_slider,
+            W.HBox([self.path_text, self.upload, self.button]), self.status,
+        ])
+
+    # -- state ------------------------------------------------------------------------------
+    def set_frames(self, frame_set: FrameSet) -> None:
+        """Use new frames: encode every PNG now, reset the sliders' options, show the last frame."""
+        self.frame_set = frame_set
+        scale = max(1, self.display_px // max(frame_set.original.shape[-2:]))
+        self._png = {
+            (layer, share, k): _png_bytes(_to_float(stack[i]), scale)
+            for (layer, share), stack in frame_set.frames.items()
+            for i, k in enumerate(frame_set.iterations)
+        }
+        self._updating = True  # one redraw at the end, not one per option change
+        try:
+            self.layer_slider.options = frame_set.layers
+            self.iteration_slider.options = frame_set.iterations
+            self.share_slider.options = [(f"{s:.2f}", s) for s in frame_set.shares]
+            self.layer_slider.value = frame_set.layers[0]
+            self.iteration_slider.value = frame_set.iterations[-1]
+            self.share_slider.value = frame_set.shares[0]
+        finally:
+            self._updating = False
+        self.original_view.value = _png_bytes(frame_set.original, scale)
+        self._redraw()
+
+    @property
+    def current(self) -> tuple[str, float, int]:
+        """``(layer, style share, iteration)`` shown now."""
+        return self.layer_slider.value, self.share_slider.value, self.iteration_slider.value
+
+    def show(self, layer: str | None = None, iteration: int | None = None, share: float | None = None) -> bytes:
+        """Move the sliders (as a user would) and return the PNG bytes now displayed."""
+        if layer is not None:
+            self.layer_slider.value = layer
+        if iteration is not None:
+            self.iteration_slider.value = iteration
+        if share is not None:
+            self.share_slider.value = share
+        return self.view.value
+
+    def _on_slider(self, change=None) -> None:
+        if not self._updating:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        layer, share, k = self.current
+        self.view.value = self._png[(layer, share, k)]
+        self.status.value = f"{layer}, style share {share:.2f}, iteration {k}"
+
+    # -- the button ---------------------------------------------------------------------------
+    def _image_from_inputs(self) -> torch.Tensor:
+        from .images import ImageLoadError, from_pil, load_image
+
+        data = _uploaded_bytes(self.upload.value)
+        if data is not None:
+            from PIL import Image, UnidentifiedImageError
+
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    return from_pil(img)
+            except (UnidentifiedImageError, OSError) as exc:
+                raise ImageLoadError(f"the uploaded file is not an image ({exc})") from None
+        path = self.path_text.value.strip()
+        if not path:
+            raise ValueError("give a path or upload an image first")
+        return load_image(path)
+
+    def on_compute(self, _button=None) -> bool:
+        """Button callback: compute (or load cached) frames for the path/upload and show them.
+        Errors are shown in the status line (never raised into the event loop); returns success."""
+        if self._compute is None:
+            self.status.value = "no compute function was given to this panel"
+            return False
+        try:
+            image = self._image_from_inputs()
+            self.status.value = "computing frames (this takes a while; the result is cached)..."
+            self.button.disabled = True
+            self.set_frames(self._compute(image))
+            return True
+        except (ValueError, OSError) as exc:
+            self.status.value = f"error: {exc}"
+            return False
+        finally:
+            self.button.disabled = False
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
