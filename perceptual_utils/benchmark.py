@@ -18,7 +18,6 @@ untrained network is used unless a model file is given.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform

@@ -109,6 +109,39 @@ def train_dir(name: str, root: str | os.PathLike | None = None) -> Path:
     return folder
 
 
+#: Training folders tried in order under ``<root>/train`` when none is named: the full MS-COCO
+#: set of the paper, then the small offline stand-ins.
+DEFAULT_TRAIN_DIRS = ("train2014", "coco", "coco_mini", "t91")
+
+
+def default_training_data(root: str | os.PathLike | None = None) -> Path:
+    """The first existing training folder among :data:`DEFAULT_TRAIN_DIRS` under ``<root>/train``."""
+    base = data_root(root) / "train"
+    for name in DEFAULT_TRAIN_DIRS:
+        if (base / name).is_dir():
+            return base / name
+    raise DataNotFoundError(f"no training images found under {base} (looked for {', '.join(DEFAULT_TRAIN_DIRS)}); "
+                            "pass a folder of photos, or " + _FIX.format(group="coco-mini"))
+
+
+def content_photos(n: int, size: int | None = None, root: str | os.PathLike | None = None) -> list[torch.Tensor]:
+    """``n`` photos for evaluation or previews: the data root's ``content/`` photos (sorted), topped up
+    with scikit-image's samples when there are fewer, so a notebook never lacks a picture.
+
+    With ``size``, each is resized to ``size`` on its short side and centre-cropped square.
+    """
+    from .images import center_crop, load_image, resize_short_side
+
+    folder = data_root(root) / "content"
+    images = [load_image(p) for p in _images_in(folder)[:n]] if folder.is_dir() else []
+    images += [sample_image(name) for name in list(SAMPLE_IMAGES)[: n - len(images)]]
+    if len(images) < n:
+        raise ValueError(f"asked for {n} photos; only {len(images)} are available")
+    if size is not None:
+        images = [center_crop(resize_short_side(im, size), size) for im in images]
+    return images
+
+
 def _skimage_loader(name: str) -> Callable[[], np.ndarray]:
     import skimage.data
 

@@ -409,6 +409,38 @@ STYLE_CROPS = {"starry_night_crop.jpg": "starry_night.jpg", "wave_crop.jpg": "wa
 #: opening the zip's central directory (a truncated zip fails there).
 COCO_RESOURCE = Resource("http://images.cocodataset.org/zips/train2014.zip", "train/train2014.zip")
 
+#: ``coco-mini``: 239 MS-COCO 2017 photos (ids below; the same set as the workbook's offline
+#: ``train/coco_mini``), about 40 MB: enough for the notebooks' short training runs without the 13 GB
+#: archive. Each id is in val2017 or train2017; both are tried. COCO publishes no per-file
+#: checksums, so each file is checked by decoding it.
+_COCO_IMAGES = "http://images.cocodataset.org"
+COCO_MINI_IDS: tuple[int, ...] = tuple(int(i) for i in """
+139 790 802 11813 12280 18575 19221 20247 22192 22892 30213 30752 34417 37666 54718 57597 59598
+62554 63217 66841 69468 70133 72258 73326 78499 78915 84284 84533 89232 92660 99053 100667
+101780 101787 105912 106235 107438 109313 113354 113488 114174 116270 116479 117425 117645
+121647 125870 126107 128051 128598 129648 133030 135561 136334 142585 145311 151938 153797
+155341 157206 159269 160012 160556 161044 161846 163497 163951 165518 167572 172123 172648
+174231 174375 174632 177861 177977 181303 183709 183872 187334 189775 192699 194322 194875
+196393 199055 205401 211042 211325 211891 212679 213148 214704 214753 215657 215778 216794
+217285 227000 229358 229997 231125 231460 232357 234748 234757 235064 237517 241668 244592
+249025 249346 252332 252639 253695 255165 256353 261712 262227 262440 262682 269196 269314
+273232 275791 281789 284218 286458 288685 290843 296222 301061 310200 311002 312237 312489
+322517 324258 328683 330993 332078 334719 338905 341719 343803 344100 347254 349860 350679
+353072 354072 357081 357501 358083 358427 359219 361919 367095 368212 369771 370162 370208
+373381 377575 378605 379349 389684 391648 394940 397133 397681 403353 405279 406129 407574
+408805 409194 418049 419474 420862 423617 425226 427034 431848 432430 433998 434204 435081
+435206 439180 442450 453302 458045 460229 463557 463690 466137 466547 475678 476704 482585
+484641 488571 488673 489520 493652 501368 505573 508602 511599 516008 516916 519208 519611
+525891 527220 530836 531134 535506 536038 538113 539216 539445 540280 544238 546826 549055
+551757 551780 552775 553664 557172 565607 565776 568290 570448 576031 577932 580294
+""".split())
+
+
+def coco_mini_urls(image_id: int) -> tuple[str, str]:
+    """Where COCO 2017 serves photo ``image_id``: val2017 first (most of the set), then train2017."""
+    return tuple(f"{_COCO_IMAGES}/{split}/{image_id:012d}.jpg" for split in ("val2017", "train2017"))
+
+
 # Set5 / Set14 / BSD100 ground-truth HR images from jiny2001/dcscn-super-resolution (data/set5,
 # data/set14, data/bsd100), pinned to a commit; they are the HR images of jbhuang0604/SelfExSR,
 # numbered img_001... in alphabetical order of the classic names. Checksums of these PNGs are not
@@ -425,7 +457,7 @@ SR_RESOURCES: tuple[Resource, ...] = tuple(
     for dataset, names in SR_NAMES.items() for i, name in enumerate(names, start=1)
 )
 
-DATA_GROUPS = ("styles", "coco", "sr", "all")
+DATA_GROUPS = ("styles", "sr", "coco-mini", "coco", "all")
 
 
 def _check_image(path: Path, url: str) -> None:
@@ -485,13 +517,34 @@ def _fetch_coco(root: Path, progress: bool, keep_archive: bool) -> list[Path]:
     return [folder]
 
 
+def _fetch_coco_mini(root: Path, progress: bool) -> list[Path]:
+    folder = root / "train" / "coco_mini"
+    out = []
+    for image_id in tqdm(COCO_MINI_IDS, desc="coco-mini", unit="file", disable=not progress):
+        dest = folder / f"{image_id:012d}.jpg"
+        if not dest.is_file():
+            errors = []
+            for url in coco_mini_urls(image_id):
+                try:
+                    download(url, dest, progress=False)
+                except FetchError as exc:
+                    errors.append(str(exc))
+                    continue
+                _check_image(dest, url)
+                break
+            else:
+                raise FetchError("; ".join(errors))
+        out.append(dest)
+    return out
+
+
 def fetch_data(what: str = "all", root: str | os.PathLike | None = None, progress: bool = True,
                keep_archive: bool = False) -> list[Path]:
     """Download data into the data root (``root``, else ``$PERCEPTUAL_UTILS_DATA``, else ``data/``).
 
-    ``what``: ``styles`` (the public-domain paintings, about 10 MB), ``coco`` (MS-COCO train2014,
-    about 13 GB, extracted to ``train/train2014/``), ``sr`` (Set5, Set14, BSD100, about 50 MB)
-    or ``all``. Files already present are kept; rerunning resumes an interrupted download.
+    ``what``: ``styles`` (the public-domain paintings, about 10 MB), ``sr`` (Set5, Set14, BSD100,
+    about 50 MB), ``coco-mini`` (239 COCO photos, about 40 MB, into ``train/coco_mini/``), ``coco``
+    (MS-COCO train2014, about 13 GB, extracted to ``train/train2014/``) or ``all``. Files already present are kept; rerunning resumes an interrupted download.
     """
     if what not in DATA_GROUPS:
         raise ValueError(f"unknown data group {what!r}; choose from {', '.join(DATA_GROUPS)}")
@@ -502,6 +555,8 @@ def fetch_data(what: str = "all", root: str | os.PathLike | None = None, progres
         out += _make_crops(base / "styles")
     if what in ("sr", "all"):
         out += _fetch_images(SR_RESOURCES, base, progress)
+    if what in ("coco-mini", "all"):
+        out += _fetch_coco_mini(base, progress)
     if what in ("coco", "all"):
         out += _fetch_coco(base, progress, keep_archive)
     return out
@@ -528,11 +583,12 @@ def _cmd_fetch_weights(args) -> int:
 
 
 def _cmd_fetch_data(args) -> int:
-    try:
-        paths = fetch_data(args.what, args.root, progress=not args.quiet, keep_archive=args.keep_archive)
-    except FetchError as exc:
-        raise _cli_error(exc) from None
-    print(f"{args.what}: {len(paths)} item(s) ready under {data_root(args.root)}")
+    for what in dict.fromkeys(args.what):  # in the order given, each once
+        try:
+            paths = fetch_data(what, args.root, progress=not args.quiet, keep_archive=args.keep_archive)
+        except FetchError as exc:
+            raise _cli_error(exc) from None
+        print(f"{what}: {len(paths)} item(s) ready under {data_root(args.root)}")
     return 0
 
 
@@ -545,9 +601,9 @@ def register_cli(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_fetch_weights)
 
-    p = sub.add_parser("fetch-data", help="download style paintings, MS-COCO train2014, SR benchmarks",
+    p = sub.add_parser("fetch-data", help="download style paintings, SR benchmarks, a COCO sample or MS-COCO train2014",
                        description=fetch_data.__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=DATA_GROUPS, help="which data to fetch")
+    p.add_argument("what", nargs="+", choices=DATA_GROUPS, help="which data to fetch (one or more groups)")
     p.add_argument("--root", default=None, help="data root (default: $PERCEPTUAL_UTILS_DATA, else data/)")
     p.add_argument("--keep-archive", action="store_true", help="keep train2014.zip after extracting it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

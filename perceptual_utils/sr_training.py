@@ -19,18 +19,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import data_root
+from .cli import CLIError
+from .config import seed_everything
+from .data import default_training_data
 from .datasets import ImageFolderDataset
 from .degradation import bicubic_upsample, degrade, make_lr_hr_pair
 from .images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
 from .loss_network import CONTENT_LAYER, LossNetwork
 from .losses import feature_reconstruction_loss, pixel_loss
 from .sr_net import SuperResolutionNet
-from .training import TrainConfig, TrainResult, train_loop
+from .training import TrainConfig, TrainResult, add_training_arguments, report_training, train_loop
 
 LOSSES = ("feature", "pixel")
-#: Training folders tried in order under ``data_root()/train`` when no data folder is given.
-DEFAULT_DATA = ("train2014", "coco", "coco_mini", "t91")
 
 
 class SRLoss(nn.Module):
@@ -63,16 +63,6 @@ class SRLoss(nn.Module):
                 target = self.loss_network(hr)[self.layer]
             term = feature_reconstruction_loss(self.loss_network(sr)[self.layer], target)
         return {self.loss: term, "total": term}
-
-
-def default_training_data(root: str | os.PathLike | None = None) -> Path:
-    """The first existing training folder among :data:`DEFAULT_DATA` under ``data_root()/train``."""
-    base = data_root(root) / "train"
-    for name in DEFAULT_DATA:
-        if (base / name).is_dir():
-            return base / name
-    raise FileNotFoundError(f"no training images found under {base} (looked for {', '.join(DEFAULT_DATA)}); "
-                            "pass data=... / --data DIR")
 
 
 def _first_readable(folder: Path) -> torch.Tensor:
@@ -119,6 +109,7 @@ def train_sr(
     net_options: dict[str, Any] | None = None,
     weights: str | os.PathLike | None = None,
     preview_image: str | os.PathLike | None = None,
+    amp: bool = True,
 ) -> tuple[SuperResolutionNet, TrainResult]:
     """Train a :class:`SuperResolutionNet`; paper defaults (batch 4, 200k steps, Adam 1e-3, 288 px).
 
@@ -133,6 +124,7 @@ def train_sr(
         stop_after: stop after this many steps of this call (resumable), e.g. for time-boxed runs.
         net_options: extra :class:`SuperResolutionNet` arguments (channels, num_residual, norm, ...).
         preview_image: HR image for previews (default: the first training image).
+        amp: mixed precision on CUDA (ignored on CPU).
 
     Returns:
         The trained network (eval mode) and the :class:`TrainResult` (history, speed, model path).
@@ -142,12 +134,14 @@ def train_sr(
     if patch % scale:
         raise ValueError(f"patch size {patch} must be a multiple of the scale {scale}")
     data = Path(data) if data is not None else default_training_data()
+    seed_everything(seed)  # the same initial weights for every run with this seed
     model = SuperResolutionNet(scale=scale, **(net_options or {}))
     dataset = ImageFolderDataset(data, size=patch, transform=make_lr_hr_pair(scale, sigma), seed=seed)
     loss_fn = SRLoss(loss, weights=weights)
     preview_src = load_image(preview_image) if preview_image else _first_readable(data)
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, checkpoint_every=checkpoint_every,
-                         preview_every=preview_every, num_workers=num_workers, device=device, progress=progress)
+                         preview_every=preview_every, num_workers=num_workers, amp=amp, device=device,
+                         progress=progress)
     info = {"task": "super_resolution", "scale": int(scale), "loss": loss, "layer": CONTENT_LAYER if loss == "feature"
             else None, "data": str(data), "patch": int(patch), "sigma": float(sigma)}
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
@@ -157,59 +151,32 @@ def train_sr(
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.data is not None and not Path(args.data).is_dir():
+        raise CLIError(f"{args.data}: no such folder of training images")
     net_options = {k: v for k, v in {"channels": args.channels, "num_residual": args.num_residual,
                                      "norm": args.norm, "upsample": args.upsample}.items() if v is not None}
     _, result = train_sr(scale=args.scale, loss=args.loss, data=args.data, steps=args.steps, out_dir=args.out,
                          batch_size=args.batch_size, lr=args.lr, patch=args.patch, sigma=args.sigma, seed=args.seed,
                          checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
-                         num_workers=args.workers, resume=args.resume, device=args.device,
-                         net_options=net_options, progress=not args.quiet)
-    if result.model_path:
-        print(f"model written to {result.model_path} ({result.images_per_second:.1f} img/s)")
-    else:
-        print(f"stopped early; resume with --resume (checkpoint in {args.out})")
-    return 0
+                         num_workers=args.workers, resume=not args.no_resume, device=args.device,
+                         net_options=net_options, progress=not args.no_progress, amp=not args.no_amp,
+                         stop_after=args.stop_after, weights=args.weights)
+    return report_training(result, args, kind="super_resolution")
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     """Add the ``train-sr`` command."""
     p = sub.add_parser("train-sr", help="train a super-resolution network (feature or per-pixel loss)",
-                       description="Train a super-resolution network with the paper's recipe by default.")
+                       description="Train a super-resolution network with the paper's recipe by default. "
+                                   "Re-running the same command resumes from the last checkpoint in --out.")
     p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
     p.add_argument("--loss", default="feature", choices=LOSSES)
     p.add_argument("--data", default=None, help="folder of training images (default: data/train/coco_mini or t91)")
-    p.add_argument("--steps", type=int, default=200_000, help="optimisation steps (paper: 200000)")
-    p.add_argument("--out", required=True, help="run folder: checkpoint, model.safetensors, previews")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint in --out (without it an existing checkpoint is an error)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
+    add_training_arguments(p, steps=200_000, paper_note="paper: 200000")
     p.add_argument("--patch", type=int, default=288, help="HR patch side in px (paper: 288)")
     p.add_argument("--sigma", type=float, default=1.0, help="Gaussian blur before downsampling (paper: 1.0)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--preview-every", type=int, default=500)
-    p.add_argument("--workers", type=int, default=2, help="data loader processes")
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--num-residual", type=int, default=None)
     p.add_argument("--norm", default=None, choices=("batch", "instance", "none"))
     p.add_argument("--upsample", default=None, choices=("transposed", "nearest"))
-    p.add_argument("--device", default=None)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_check_resume(_run))
-
-
-def _check_resume(run):
-    """Refuse to silently overwrite or continue a run: an existing checkpoint needs --resume."""
-    from .training import CHECKPOINT_NAME
-    from .cli import CLIError
-
-    def wrapped(args: argparse.Namespace) -> int:
-        if not args.resume and (Path(args.out) / CHECKPOINT_NAME).exists():
-            raise CLIError(f"{args.out} already holds a training checkpoint; pass --resume to continue it "
-                           "or choose another --out")
-        if args.data is not None and not Path(args.data).is_dir():
-            raise CLIError(f"{args.data}: no such folder of training images")
-        return run(args)
-
-    return wrapped
+    p.set_defaults(func=_run)

@@ -26,13 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import data_root, seed_everything
+from .config import seed_everything
 from .datasets import ImageFolderDataset
-from .images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
+from .images import center_crop, load_image, resize_short_side
 from .loss_network import CONTENT_LAYER, STYLE_LAYERS
 from .losses import PerceptualLoss
 from .style_net import StyleTransferNet
-from .training import TrainConfig, TrainResult, train_loop
+from .training import TrainConfig, TrainResult, add_training_arguments, report_training, train_loop
 
 #: fast-neural-style's default: the style image is scaled so its long side is 384 px.
 DEFAULT_STYLE_SIZE = 384
@@ -62,12 +62,10 @@ class StyleTransferLoss(nn.Module):
 
 def default_preview_images(size: int, root: str | os.PathLike | None = None, count: int = 4) -> torch.Tensor:
     """Fixed validation photos for previews: the demo photos in ``<data root>/content`` (never in
-    the training folder), resized and centre-cropped to ``size x size``; ``(N, 3, size, size)``."""
-    folder = data_root(root) / "content"
-    files = list_images(folder)[:count] if folder.is_dir() else []
-    if not files:
-        raise ImageLoadError(f"{folder}: no preview photos found; pass preview_images=")
-    return torch.stack([center_crop(resize_short_side(load_image(f), size), size) for f in files])
+    the training folder), topped up with scikit-image's samples; ``(count, 3, size, size)``."""
+    from .data import content_photos
+
+    return torch.stack(content_photos(count, size, root))
 
 
 def train_style(
@@ -140,10 +138,7 @@ def train_style(
     perceptual.set_style(style_image)
 
     if preview_images is None:
-        try:
-            preview = default_preview_images(min(image_size, 256))
-        except ImageLoadError:
-            preview = None  # no demo photos on this machine: train without previews
+        preview = default_preview_images(min(image_size, 256))
     elif isinstance(preview_images, torch.Tensor):
         preview = preview_images if preview_images.dim() == 4 else preview_images.unsqueeze(0)
     else:
@@ -184,19 +179,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         num_workers=args.workers, device=args.device, amp=not args.no_amp, progress=not args.no_progress,
         resume=not args.no_resume, stop_after=args.stop_after, weights=args.weights,
     )
-    if int(os.environ.get("RANK", "0")) != 0:
-        return 0
-    if result.model_path is not None:
-        if args.export:
-            from .model_io import load_model, save_model
-
-            model = load_model(result.model_path, kind="style_transfer")
-            save_model(model, args.export, training=model.training_info, half=True)
-            print(f"half-precision model: {args.export}")
-        print(f"model: {result.model_path} ({result.images_per_second:.1f} images/s)")
-    else:
-        print(f"stopped at step {len(result.history)} of {args.steps}; run the same command again to resume from {Path(args.out) / 'checkpoint.safetensors'}")
-    return 0
+    return report_training(result, args, kind="style_transfer")
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -208,10 +191,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                     "Re-running the same command resumes from the last checkpoint in --out.")
     p.add_argument("--style", required=True, help="style image file")
     p.add_argument("--data", required=True, help="folder of training photos (e.g. MS-COCO train2014)")
-    p.add_argument("--out", required=True, help="run folder: checkpoint, model.safetensors, previews")
-    p.add_argument("--steps", type=int, default=40_000, help="training iterations (paper: 40000)")
-    p.add_argument("--batch-size", type=int, default=4, help="images per step and process (paper: 4)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
+    add_training_arguments(p, steps=40_000, paper_note="paper: 40000")
     p.add_argument("--image-size", type=int, default=256, help="training crop side (paper: 256)")
     p.add_argument("--style-size", type=int, default=DEFAULT_STYLE_SIZE,
                    help="style image long side in px, 0 = unchanged (default: %(default)s)")
@@ -220,15 +200,4 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tv-weight", type=float, help="default: calibrated PerceptualLoss default")
     p.add_argument("--variant", choices=("paper", "modern"), default="paper")
     p.add_argument("--channels", type=int, default=32, help="width of the first layer (paper: 32)")
-    p.add_argument("--checkpoint-every", type=int, default=1000)
-    p.add_argument("--preview-every", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2, help="data loading processes")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
-    p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out")
-    p.add_argument("--stop-after", type=int, help="stop (resumably) after this many steps of this call")
-    p.add_argument("--export", help="also write a half-precision copy of the final model here")
-    p.add_argument("--weights", help="VGG-16 weights file (default: $PERCEPTUAL_UTILS_WEIGHTS / download)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_cli)

@@ -240,3 +240,49 @@ def train_loop(
         (out / "training_info.json").write_text(json.dumps(info | {"steps_done": step}, indent=2))
     return TrainResult(model_path=model_path, history=history, seconds=seconds,
                        images_per_second=images_seen / max(seconds, 1e-9), resumed_from=start_step)
+
+
+# ----------------------------------------------------------------------------- command line
+
+def add_training_arguments(p: Any, *, steps: int, paper_note: str) -> None:
+    """The options every ``train-*`` command shares, with the paper's defaults.
+
+    One place, so ``train-style`` and ``train-sr`` behave the same: re-running a command resumes
+    from the checkpoint in ``--out`` (``--no-resume`` starts afresh), ``--stop-after`` time-boxes a
+    call, ``--export`` writes a half-precision copy of the final model.
+    """
+    p.add_argument("--out", required=True, help="run folder: checkpoint, model.safetensors, previews")
+    p.add_argument("--steps", type=int, default=steps, help=f"training iterations ({paper_note})")
+    p.add_argument("--batch-size", type=int, default=4, help="images per step and process (paper: 4)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--preview-every", type=int, default=500, help="steps between preview images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="data loading processes")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start afresh, overwriting an existing checkpoint in --out (default: resume from it)")
+    p.add_argument("--stop-after", type=int, help="stop (resumably) after this many steps of this call")
+    p.add_argument("--export", help="also write a half-precision copy of the final model here")
+    p.add_argument("--weights", help="VGG-16 weights file (default: $PERCEPTUAL_UTILS_WEIGHTS / download)")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true", help="no progress bar")
+
+
+def report_training(result: TrainResult, args: Any, kind: str) -> int:
+    """After a ``train-*`` command: export the half-precision copy and say what was written."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if result.model_path is None:
+        # the history holds every step so far, the resumed ones included
+        print(f"stopped at step {len(result.history)} of {args.steps}; run the same command again to resume "
+              f"from {Path(args.out) / CHECKPOINT_NAME}")
+        return 0
+    if args.export:
+        from .model_io import load_model
+
+        model = load_model(result.model_path, kind=kind)
+        save_model(model, args.export, training=model.training_info, half=True)
+        print(f"half-precision model: {args.export}")
+    print(f"model: {result.model_path} ({result.images_per_second:.1f} images/s)")
+    return 0

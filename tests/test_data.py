@@ -108,3 +108,24 @@ def test_image_folder_dataset_is_exported_here():
     from perceptual_utils.datasets import ImageFolderDataset
 
     assert data.ImageFolderDataset is ImageFolderDataset
+
+
+def test_default_training_data_prefers_full_coco_then_stand_ins(root, tmp_path):
+    assert data.default_training_data() == root / "train" / "t91"
+    (root / "train" / "coco_mini").mkdir()
+    assert data.default_training_data() == root / "train" / "coco_mini"
+    (root / "train" / "train2014").mkdir()
+    assert data.default_training_data() == root / "train" / "train2014"
+    with pytest.raises(data.DataNotFoundError, match="fetch-data coco-mini"):
+        data.default_training_data(tmp_path / "empty")
+
+
+def test_content_photos_top_up_with_samples(root, tmp_path):
+    photos = data.content_photos(3, size=16)
+    assert [tuple(p.shape) for p in photos] == [(3, 16, 16)] * 3
+    # the first is the data root's photo (a flat colour), the others scikit-image's samples
+    assert torch.allclose(photos[0], torch.tensor([10, 20, 30]).view(3, 1, 1) / 255, atol=1e-3)
+    assert photos[1].std() > 0.05
+    assert len(data.content_photos(2, root=tmp_path / "empty")) == 2
+    with pytest.raises(ValueError, match="only"):
+        data.content_photos(len(data.SAMPLE_IMAGES) + 2, root=tmp_path / "empty")

@@ -341,7 +341,7 @@ def test_fetch_coco_extracts_once(server, tmp_path, monkeypatch):
 
 
 def test_unknown_group_and_real_resource_table():
-    with pytest.raises(ValueError, match="styles, coco, sr, all"):
+    with pytest.raises(ValueError, match="styles, sr, coco-mini, coco, all"):
         fetch.fetch_data("imagenet")
     # every style the shared README lists (full paintings) has a source, every SR image one too
     assert {Path(r.path).name for r in fetch.STYLE_RESOURCES} | set(fetch.STYLE_CROPS) == {
@@ -349,3 +349,30 @@ def test_unknown_group_and_real_resource_table():
         "the_scream.jpg", "udnie.jpg", "shipwreck_turner.jpg", "woman_with_hat_matisse.jpg"}
     assert all("Special:FilePath/" in r.url for r in fetch.STYLE_RESOURCES)
     assert len(fetch.SR_RESOURCES) == 5 + 14 + 100
+
+
+def test_fetch_coco_mini_tries_val_then_train_and_is_idempotent(server, tmp_path, monkeypatch, capsys):
+    server.files["/val2017/000000000001.jpg"] = png_bytes()
+    server.files["/train2017/000000000002.jpg"] = png_bytes((20, 30))
+    monkeypatch.setattr(fetch, "_COCO_IMAGES", server.url("").rstrip("/"))
+    monkeypatch.setattr(fetch, "COCO_MINI_IDS", (1, 2))
+    server.files["/starry.png"] = png_bytes()
+    monkeypatch.setattr(fetch, "STYLE_RESOURCES", (Resource(server.url("/starry.png"), "styles/starry_night.jpg"),))
+    assert cli_main(["fetch-data", "styles", "coco-mini", "--root", str(tmp_path), "--quiet"]) == 0
+    assert capsys.readouterr().out.count("ready under") == 2  # several groups in one call
+    assert (tmp_path / "styles" / "starry_night_crop.jpg").is_file()
+    folder = tmp_path / "train" / "coco_mini"
+    assert sorted(p.name for p in folder.iterdir()) == ["000000000001.jpg", "000000000002.jpg"]
+    assert (folder / "000000000002.jpg").read_bytes() == server.files["/train2017/000000000002.jpg"]
+    n = len(server.requests)
+    assert cli_main(["fetch-data", "coco-mini", "--root", str(tmp_path), "--quiet"]) == 0
+    assert len(server.requests) == n  # nothing downloaded again
+    monkeypatch.setattr(fetch, "COCO_MINI_IDS", (3,))
+    assert cli_main(["fetch-data", "coco-mini", "--root", str(tmp_path), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "val2017/000000000003.jpg" in err and "train2017/000000000003.jpg" in err and "\n" not in err
+
+
+def test_coco_mini_ids_are_the_offline_stand_in(shared_data):
+    stand_in = sorted(int(p.stem) for p in (shared_data / "train" / "coco_mini").glob("*.jpg"))
+    assert list(fetch.COCO_MINI_IDS) == stand_in

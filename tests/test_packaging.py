@@ -91,11 +91,30 @@ def test_fetch_data_help(capsys):
     with pytest.raises(SystemExit) as info:
         main(["fetch-data", "--help"])
     assert info.value.code == 0
-    assert "{styles,coco,sr,all}" in capsys.readouterr().out
+    assert "{styles,sr,coco-mini,coco,all}" in capsys.readouterr().out
+
+
+def _readme_commands() -> list[str]:
+    """The shell lines in README.md's fenced ``bash`` blocks."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
 
 
 def test_ci_script_points_at_shared_and_runs_the_readme_command():
     script = (ROOT / ".ci" / "run").read_text()
     assert script.startswith("#!") and "set -euo pipefail" in script
-    assert "pip install -r requirements.txt" in script and "python -m pytest" in script
-    assert "PERCEPTUAL_UTILS_PROFILE=quick" in script
+    assert "PERCEPTUAL_UTILS_PROFILE=quick" in script and "shared/data" in script
+    commands = _readme_commands()
+    # README's set-up-and-test command is this script, and the script runs README's install and test lines
+    assert "bash .ci/run" in commands
+    assert "python -m pip install -r requirements.txt -e ." in script
+    assert "python -m pytest" in script and any(c.endswith("python -m pytest") for c in commands)
+
+
+def test_readme_commands_use_real_cli_commands():
+    from perceptual_utils.cli import build_parser
+
+    known = set(build_parser()._subparsers._group_actions[0].choices)
+    used = {m.group(1) for c in _readme_commands() for m in re.finditer(r"-m perceptual_utils ([a-z-]+)", c)}
+    assert used and used <= known, f"README names unknown commands: {used - known}"

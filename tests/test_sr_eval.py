@@ -130,3 +130,28 @@ def test_comparison_table_puts_the_paper_beside_ours():
     lines = table.splitlines()
     assert "28.00" in lines[2] and "0.7500" in lines[2] and "0.2000" in lines[2] and "27.09/0.7680" in lines[2]
     assert lines[3].rstrip().endswith("-")  # no reported x8 number is printed
+
+
+def test_train_sr_cli_resumes_by_default_and_exports_half(tiny_root, tmp_path, run_cli, capsys):
+    from perceptual_utils.model_io import load_model
+
+    out, half = tmp_path / "run", tmp_path / "x4_half.safetensors"
+    argv = ["train-sr", "--scale", "4", "--loss", "pixel", "--data", tiny_root / "train" / "one", "--out", out,
+            "--steps", "4", "--batch-size", "1", "--patch", "40", "--channels", "8", "--num-residual", "1",
+            "--workers", "0", "--checkpoint-every", "1", "--quiet"]
+    assert run_cli(*argv, "--stop-after", "2") == 0
+    assert "stopped at step 2 of 4" in capsys.readouterr().out and not (out / "model.safetensors").exists()
+    assert run_cli(*argv, "--export", half) == 0  # the same command again continues from step 2
+    assert (out / "history.csv").read_text().count("\n") == 1 + 4
+    model = load_model(half, kind="super_resolution")
+    assert model.training_info["steps_done"] == 4
+    assert all(v.dtype == torch.float16 for v in _stored_tensors(half) if v.is_floating_point())
+    # Different settings in the same folder are refused, not silently mixed.
+    assert run_cli(*[a if a != "pixel" else "feature" for a in argv]) == 1
+    assert "different settings" in capsys.readouterr().err
+
+
+def _stored_tensors(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path)).values()
