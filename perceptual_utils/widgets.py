@@ -39,7 +39,7 @@ from .config import PROJECT_ROOT
 from .images import to_pil
 from .loss_network import STYLE_LAYERS, check_layers
 from .losses import PerceptualLoss
-from .optimize import gatys_style_transfer, get_loss_network, noise_image
+from .optimize import ALGORITHM_VERSION, gatys_style_transfer, get_loss_network, noise_image
 
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "cache" / "reconstruction"
 CACHE_FORMAT = "perceptual_utils.reconstruction_frames/1"
@@ -55,8 +55,11 @@ def _to_float(image: torch.Tensor) -> torch.Tensor:
 
 
 def cache_key(image: torch.Tensor, settings: dict) -> str:
-    """SHA-256 (first 20 hex digits) of the image's 8-bit pixels, its shape and the settings."""
+    """SHA-256 (first 20 hex digits) of the image's 8-bit pixels, its shape, the settings and the
+    optimiser's :data:`~perceptual_utils.optimize.ALGORITHM_VERSION` (so a changed algorithm never
+    serves stale frames)."""
     h = hashlib.sha256()
+    h.update(f"algorithm {ALGORITHM_VERSION}".encode())
     pixels = _to_uint8(image).contiguous()
     h.update(json.dumps(list(pixels.shape)).encode())
     h.update(pixels.numpy().tobytes())

@@ -58,6 +58,14 @@ def test_cache_key_depends_on_image_and_settings(image):
     assert cache_key(image, settings) != cache_key(image.flip(-1), settings)
 
 
+def test_cache_key_changes_with_the_algorithm(image, monkeypatch):
+    from perceptual_utils import widgets
+
+    before = cache_key(image, {"iterations": 4})
+    monkeypatch.setattr(widgets, "ALGORITHM_VERSION", widgets.ALGORITHM_VERSION + 1)
+    assert cache_key(image, {"iterations": 4}) != before
+
+
 def test_corrupt_cache_file_is_recomputed(image, tmp_path):
     fs = reconstruction_frames(image, layers=["relu1_2"], style_shares=[0.0], iterations=2, n_frames=2,
                                cache_dir=tmp_path, progress=False)
