@@ -13,10 +13,11 @@ result relative to two references:
   photo's relu2_2 features intact, 1 = as far from the photo as a blank image);
 - ``TV ratio``: the result's total variation / the photo's (noise shows as values well above 1).
 
-A style weight is "balanced" when it removes most of the style gap (style left well below 0.5)
-while the content drift stays small (layout kept); the TV weight when the TV ratio stays near
-the painting-like level without the high-frequency noise of TV 0. Runs on whatever device is
-available; about two minutes on a 2-core CPU with the defaults.
+How to read it: the style weight is chosen at the knee of ``style left`` (beyond it, much more
+weight buys little more style while the content drift keeps growing), judged together with the
+pictures of notebook 01; ``content drift`` alone overstates the loss of layout, because relu2_2
+also responds to the new texture. Runs on whatever device is available; about four minutes on a
+2-core CPU with the defaults.
 """
 from __future__ import annotations
 
