@@ -4,7 +4,7 @@ The paper's loss weights were tuned for Caffe's VGG-16 (0-255 BGR input), so the
 over to torchvision's VGG-16 on [0, 1] images. With the content weight fixed at 1, this script
 runs Gatys' optimisation (L-BFGS from the content photo, the feed-forward network's objective)
 for several style weights, then several TV weights, on content/style pairs of the data root
-(scikit-image's photos where the data root has none), and prints *unweighted* terms of the
+(scikit-image's photos where the data root lacks them), and prints *unweighted* terms of the
 result relative to two references:
 
 - ``style left``: the result's style loss / the content photo's style loss (1 = no style
@@ -27,8 +27,7 @@ import time
 import torch
 
 from perceptual_utils.config import seed_everything
-from perceptual_utils.data import content_photos
-from perceptual_utils.losses import PerceptualLoss, total_variation_loss
+from perceptual_utils.losses import PerceptualLoss
 from perceptual_utils.optimize import gatys_style_transfer, get_loss_network
 from perceptual_utils.widgets import example_image
 
@@ -37,28 +36,31 @@ STYLE_WEIGHTS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 TV_WEIGHTS = (0.0, 0.1, 1.0, 10.0, 100.0)
 
 
-def unweighted_terms(net, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
-    """Content, style and TV terms of ``image`` with all weights 1."""
+def unweighted_objective(net, content: torch.Tensor, style: torch.Tensor):
+    """``terms(image)``: content, style and TV terms of ``image`` with all weights 1 (the style
+    Gram targets are computed once per pair)."""
     loss = PerceptualLoss(content_weight=1.0, style_weight=1.0, tv_weight=1.0, loss_network=net)
     loss.set_style(style[None])
-    with torch.no_grad():
-        terms = loss(image[None], content=content[None])
-    return {k: float(v) for k, v in terms.items()}
+
+    def terms(image: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            return {k: float(v) for k, v in loss(image[None], content=content[None]).items()}
+
+    return terms
 
 
 def sweep(content: torch.Tensor, style: torch.Tensor, iterations: int, net) -> list[dict[str, float]]:
-    photo = unweighted_terms(net, content, content, style)
-    grey = unweighted_terms(net, torch.full_like(content, 0.5), content, style)
-    photo_tv = float(total_variation_loss(content[None]))
+    terms = unweighted_objective(net, content, style)
+    photo, grey = terms(content), terms(torch.full_like(content, 0.5))
     rows = []
     settings = [(s, 1.0) for s in STYLE_WEIGHTS] + [(5.0, t) for t in TV_WEIGHTS if t != 1.0]
     for style_weight, tv_weight in settings:
         result = gatys_style_transfer(content, style, iterations=iterations, style_weight=style_weight,
                                       content_weight=1.0, tv_weight=tv_weight, progress=False, seed=0)
-        t = unweighted_terms(net, result.image, content, style)
+        t = terms(result.image)
         rows.append({"style_weight": style_weight, "tv_weight": tv_weight,
                      "style_left": t["style"] / photo["style"], "content_drift": t["content"] / grey["content"],
-                     "tv_ratio": t["tv"] / photo_tv})
+                     "tv_ratio": t["tv"] / photo["tv"]})
     return rows
 
 
@@ -69,12 +71,9 @@ def main() -> None:
     args = parser.parse_args()
     seed_everything(0)
     net = get_loss_network(["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
-    fallback = content_photos(len(PAIRS), args.size)
     start = time.perf_counter()
-    for i, (content_name, style_name) in enumerate(PAIRS):
+    for content_name, style_name in PAIRS:
         content, source = example_image(kind="content", name=content_name, size=args.size)
-        if "fallback" in source:
-            content, source = fallback[i], f"sample photo {i + 1}"
         style, style_source = example_image(kind="styles", name=style_name, size=args.size)
         print(f"\n{source} + {style_source}, {args.size} px, {args.iterations} L-BFGS iterations from the photo")
         print(f"{'style w':>8} {'TV w':>6} | {'style left':>10} {'content drift':>13} {'TV ratio':>8}")

@@ -365,13 +365,15 @@ class Resource:
 
     ``sha256``/``size`` are ``None`` where they cannot be known in advance (e.g. Wikimedia
     thumbnails are rendered on demand, so their bytes may change); such files are checked by
-    decoding them as images instead.
+    decoding them as images instead. ``mirrors`` are further URLs tried in order when ``url``
+    fails (e.g. a COCO photo that is in val2017 or in train2017).
     """
 
     url: str
     path: str
     sha256: str | None = None
     size: int | None = None
+    mirrors: tuple[str, ...] = ()
 
 
 def _wiki(host: str, filename: str, width: int = 1024) -> str:
@@ -441,6 +443,15 @@ def coco_mini_urls(image_id: int) -> tuple[str, str]:
     return tuple(f"{_COCO_IMAGES}/{split}/{image_id:012d}.jpg" for split in ("val2017", "train2017"))
 
 
+def coco_mini_resources() -> list[Resource]:
+    """The ``coco-mini`` files into ``train/coco_mini/`` (built on call: tests point the host elsewhere)."""
+    resources = []
+    for image_id in COCO_MINI_IDS:
+        url, *mirrors = coco_mini_urls(image_id)
+        resources.append(Resource(url, f"train/coco_mini/{image_id:012d}.jpg", mirrors=tuple(mirrors)))
+    return resources
+
+
 # Set5 / Set14 / BSD100 ground-truth HR images from jiny2001/dcscn-super-resolution (data/set5,
 # data/set14, data/bsd100), pinned to a commit; they are the HR images of jbhuang0604/SelfExSR,
 # numbered img_001... in alphabetical order of the classic names. Checksums of these PNGs are not
@@ -470,15 +481,27 @@ def _check_image(path: Path, url: str) -> None:
         raise FetchError(f"{url} did not give a readable image ({exc}); removed it") from None
 
 
+def _download_resource(res: Resource, dest: Path, progress: bool) -> str:
+    """Download ``res`` from its URL, else from each mirror in turn; returns the URL that worked."""
+    errors = []
+    for url in (res.url, *res.mirrors):
+        try:
+            download(url, dest, sha256=res.sha256, size=res.size, progress=progress)
+            return url
+        except FetchError as exc:
+            errors.append(str(exc))
+    raise FetchError("; ".join(errors))
+
+
 def _fetch_images(resources: Iterable[Resource], root: Path, progress: bool) -> list[Path]:
     resources = list(resources)
     out = []
     for res in tqdm(resources, desc="files", unit="file", disable=not progress or len(resources) < 2):
         dest = root / res.path
         fresh = not dest.is_file()
-        download(res.url, dest, sha256=res.sha256, size=res.size, progress=progress)
+        url = _download_resource(res, dest, progress)
         if fresh:
-            _check_image(dest, res.url)
+            _check_image(dest, url)
         out.append(dest)
     return out
 
@@ -517,34 +540,14 @@ def _fetch_coco(root: Path, progress: bool, keep_archive: bool) -> list[Path]:
     return [folder]
 
 
-def _fetch_coco_mini(root: Path, progress: bool) -> list[Path]:
-    folder = root / "train" / "coco_mini"
-    out = []
-    for image_id in tqdm(COCO_MINI_IDS, desc="coco-mini", unit="file", disable=not progress):
-        dest = folder / f"{image_id:012d}.jpg"
-        if not dest.is_file():
-            errors = []
-            for url in coco_mini_urls(image_id):
-                try:
-                    download(url, dest, progress=False)
-                except FetchError as exc:
-                    errors.append(str(exc))
-                    continue
-                _check_image(dest, url)
-                break
-            else:
-                raise FetchError("; ".join(errors))
-        out.append(dest)
-    return out
-
-
 def fetch_data(what: str = "all", root: str | os.PathLike | None = None, progress: bool = True,
                keep_archive: bool = False) -> list[Path]:
     """Download data into the data root (``root``, else ``$PERCEPTUAL_UTILS_DATA``, else ``data/``).
 
     ``what``: ``styles`` (the public-domain paintings, about 10 MB), ``sr`` (Set5, Set14, BSD100,
     about 50 MB), ``coco-mini`` (239 COCO photos, about 40 MB, into ``train/coco_mini/``), ``coco``
-    (MS-COCO train2014, about 13 GB, extracted to ``train/train2014/``) or ``all``. Files already present are kept; rerunning resumes an interrupted download.
+    (MS-COCO train2014, about 13 GB, extracted to ``train/train2014/``) or ``all``. Files already
+    present are kept; rerunning resumes an interrupted download.
     """
     if what not in DATA_GROUPS:
         raise ValueError(f"unknown data group {what!r}; choose from {', '.join(DATA_GROUPS)}")
@@ -556,7 +559,7 @@ def fetch_data(what: str = "all", root: str | os.PathLike | None = None, progres
     if what in ("sr", "all"):
         out += _fetch_images(SR_RESOURCES, base, progress)
     if what in ("coco-mini", "all"):
-        out += _fetch_coco_mini(base, progress)
+        out += _fetch_images(coco_mini_resources(), base, progress)
     if what in ("coco", "all"):
         out += _fetch_coco(base, progress, keep_archive)
     return out

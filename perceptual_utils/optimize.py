@@ -207,7 +207,7 @@ def _run_optimization(
 
     history: dict[str, list[float]] = {}
     frames: dict[int, torch.Tensor] = {}
-    state = {"k": 0, "stop": False, "restarts": 0}
+    state = {"k": 0, "stop": False}
     best = {"loss": math.inf, "image": z.detach().clone()}
 
     def record(terms: Mapping[str, torch.Tensor], image: torch.Tensor) -> None:
@@ -242,7 +242,6 @@ def _run_optimization(
                     # memory that produced it, and continue from the best image so far.
                     z.copy_(best["image"])
                     opt.state.clear()
-                    state["restarts"] += 1
                 z.clamp_(0, 1)  # project back onto valid images (see the module docstring)
             state["k"] += 1
             bar.update(1)

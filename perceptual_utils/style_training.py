@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .config import seed_everything
+from .data import content_photos
 from .datasets import ImageFolderDataset
 from .images import center_crop, load_image, resize_short_side
 from .loss_network import CONTENT_LAYER, STYLE_LAYERS
@@ -63,8 +64,6 @@ class StyleTransferLoss(nn.Module):
 def default_preview_images(size: int, root: str | os.PathLike | None = None, count: int = 4) -> torch.Tensor:
     """Fixed validation photos for previews: the demo photos in ``<data root>/content`` (never in
     the training folder), topped up with scikit-image's samples; ``(count, 3, size, size)``."""
-    from .data import content_photos
-
     return torch.stack(content_photos(count, size, root))
 
 
