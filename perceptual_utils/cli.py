@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "perceptual_utils.sr_training",    # train-sr
     "perceptual_utils.upscale",        # upscale
     "perceptual_utils.sr_eval",        # evaluate-sr
+    "perceptual_utils.shipped_models",  # models
 )
 
 
@@ -28,8 +29,17 @@ class CLIError(Exception):
     """An error to report on one line with a non-zero exit code."""
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line, ``error: ...`` (exit code 2), like
+    every other error of the command line (``--help`` still shows the usage). Sub-parsers inherit it."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog.split(' ', 2)[-1] if ' ' in self.prog else self.prog}: "
+                     f"{message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m perceptual_utils",
         description="Perceptual losses for real-time style transfer and super-resolution (Johnson et al. 2016).",
     )
@@ -49,7 +59,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .model_io import ModelFileError
     from .weights import WeightsNotFoundError
 
-    return (CLIError, ConfigError, ImageLoadError, ModelFileError, WeightsNotFoundError, FileNotFoundError, ValueError)
+    # OSError: full disk, read-only folder, ...; ValueError includes validation.InvalidArgument.
+    return (CLIError, ConfigError, ImageLoadError, ModelFileError, WeightsNotFoundError, OSError, ValueError)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (its first non-empty line, which names the problem)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,5 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as exc:
         if _debug():  # PERCEPTUAL_UTILS_DEBUG=1 shows the full traceback
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except (RuntimeError, MemoryError) as exc:  # e.g. torch out of memory: still one line
+        if _debug():
+            raise
+        print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
         return 1

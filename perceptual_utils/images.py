@@ -35,7 +35,9 @@ def _pil_to_rgb_array(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    arr = np.array(img.convert("RGB"), dtype=np.float32)
+    arr /= 255.0  # in place: one float copy of the image, not two
+    return arr
 
 
 def load_image(path: str | os.PathLike, size: int | None = None, long_side: bool = False) -> torch.Tensor:
@@ -59,6 +61,15 @@ def load_image(path: str | os.PathLike, size: int | None = None, long_side: bool
             arr = _pil_to_rgb_array(img)
     except UnidentifiedImageError:
         raise ImageLoadError(f"{p}: not an image file (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError as exc:
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)) / 1e6:.0f} MP, " if found else ""
+        raise ImageLoadError(f"{p}: image too large to load safely ({size}limit "
+                             f"{2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} MP): a possible decompression bomb") from None
+    except MemoryError:
+        raise ImageLoadError(f"{p}: image too large for the available memory") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{p}: unreadable image ({exc})") from None
     tensor = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).contiguous()
@@ -73,8 +84,24 @@ def to_pil(image: torch.Tensor) -> Image.Image:
         if image.shape[0] != 1:
             raise ValueError(f"to_pil takes one image, got a batch of {image.shape[0]}")
         image = image[0]
-    arr = (image.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    # One float copy (in-place scaling), then uint8: about 15 bytes per pixel at the peak.
+    arr = image.detach().cpu().float().clamp(0, 1).mul_(255.0).add_(0.5).permute(1, 2, 0).numpy().astype(np.uint8)
     return Image.fromarray(arr, mode="RGB")
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format an image file name's extension is written in (``"PNG"``, ``"JPEG"``, ...).
+
+    Raises:
+        ValueError: an extension Pillow cannot write (names the known ones).
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    fmt = Image.registered_extensions().get(ext) if ext else None
+    if fmt is None or fmt not in Image.SAVE:
+        raise ValueError(f"{p}: unknown image file extension {ext or '(none)'!r}; use one of "
+                         f"{', '.join(IMAGE_EXTENSIONS)}")
+    return fmt
 
 
 def from_pil(img: Image.Image) -> torch.Tensor:
@@ -83,14 +110,29 @@ def from_pil(img: Image.Image) -> torch.Tensor:
 
 
 def save_image(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
-    """Save a ``(3, H, W)`` tensor in [0, 1] to ``path`` (format from the extension); creates folders."""
+    """Save a ``(3, H, W)`` tensor in [0, 1] to ``path`` (format from the extension); creates folders.
+
+    The file is written to a temporary file next to ``path`` and renamed onto it atomically, so an
+    interrupted or failed write (full disk) never leaves a truncated image or clobbers an old one.
+
+    Raises:
+        ValueError: unknown extension, or ``path`` is an existing folder.
+        OSError: the file cannot be written (the message names ``path``).
+    """
+    from .model_io import atomic_write
+
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_dir():
+        raise ValueError(f"{p}: is an existing folder, not an image file name")
+    fmt = image_format(p)
     img = to_pil(image)
-    if p.suffix.lower() in (".jpg", ".jpeg", ".webp"):
-        img.save(p, quality=quality)
-    else:
-        img.save(p)
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    try:
+        atomic_write(p, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+    except OSError as exc:
+        error = OSError(f"{p}: cannot write the image ({exc.strerror or exc})")
+        error.errno = exc.errno
+        raise error from None
     return p
 
 

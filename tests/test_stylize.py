@@ -141,3 +141,45 @@ def test_cli_missing_input_only(run_cli, model_file, tmp_path, capsys):
     code = run_cli(["stylize", "--model", str(model_file), "--input", str(tmp_path / "nope.png"),
                     "--output", str(tmp_path / "o")])
     assert code == 1 and "nope.png" in capsys.readouterr().err
+
+
+def _randomised_norms(net: torch.nn.Module) -> torch.nn.Module:
+    """Give every norm layer non-trivial affine parameters (and BN statistics), as after training."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d)) and m.weight is not None:
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.uniform_(-1.0, 1.0)
+        net.train()
+        for _ in range(2):
+            net(torch.rand(2, 3, 40, 40))
+    return net.eval()
+
+
+@pytest.mark.parametrize("variant", ["modern", "paper"])
+def test_tiled_equals_whole_image_for_every_norm(variant):
+    """Instance norm is tiled with whole-image statistics: no patchwork of per-tile contrasts."""
+    net = prepare_model(_randomised_norms(StyleTransferNet(variant, channels=8, num_residual=2)), device="cpu")
+    x = torch.rand(3, 230, 301)
+    whole = stylize(net, x, tile=0)
+    tiled = stylize(net, x, tile=180)
+    assert (whole - tiled).abs().mean() <= 1 / 255
+    assert (whole - tiled).abs().max() <= 2 / 255
+
+
+def test_exact_tiling_of_instance_norm_sr_net():
+    from perceptual_utils.sr_net import SuperResolutionNet
+    from perceptual_utils.tiling import tiled_apply_exact
+
+    net = _randomised_norms(SuperResolutionNet(2, channels=8, num_residual=1, norm="instance"))
+    x = torch.rand(1, 3, 70, 61)
+    with torch.no_grad():
+        whole = net(x)
+        tiled = tiled_apply_exact(net, x, tile=48, halo=16, scale=2)
+    assert torch.allclose(whole, tiled, atol=1e-5)
+
+
+def test_negative_overlap_is_refused():
+    with pytest.raises(ValueError, match="overlap"):
+        stylize(_trained_like_net(), torch.rand(3, 40, 40), tile=32, overlap=-10)
