@@ -211,8 +211,18 @@ def run_benchmark(sizes: Sequence[int] = PAPER_SIZES, iterations: Sequence[int] 
     return result
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """The Table 1 layout: one row per size, Gatys columns, the network, the speed-up."""
+#: Johnson et al.'s Table 1 (GTX Titan X, Torch): seconds for Gatys at 100/300/500 L-BFGS
+#: iterations and for one pass of their network, per image size.
+PAPER_TABLE1: dict[int, dict[str, float]] = {
+    256: {"100": 3.17, "300": 9.52, "500": 15.86, "network": 0.015},
+    512: {"100": 10.97, "300": 32.91, "500": 54.85, "network": 0.05},
+    1024: {"100": 42.89, "300": 128.66, "500": 214.44, "network": 0.21},
+}
+
+
+def format_table(result: dict[str, Any], paper: bool = True) -> str:
+    """The Table 1 layout: one row per size, Gatys columns, the network, the speed-up; with
+    ``paper`` the paper's row (GTX Titan X) under each of ours."""
     iters = list(result["rows"][0]["gatys"]) if result["rows"] else []
     head = ["Image size"] + [f"Gatys {n} it" for n in iters] + ["Ours (1 pass)", f"Speed-up vs {iters[-1]} it"
                                                                   if iters else "Speed-up"]
@@ -226,6 +236,10 @@ def format_table(result: dict[str, Any]) -> str:
             cells.append(f"{g['seconds']:.2f} s" + ("*" if g["extrapolated"] else ""))
         cells += [f"{row['feedforward']['seconds'] * 1000:.1f} ms", f"{row['speedup']:.0f}x"]
         lines.append(" | ".join(cells))
+        ref = PAPER_TABLE1.get(int(row["size"])) if paper else None
+        if ref and all(n in ref for n in iters):
+            lines.append(" | ".join([f"  paper {row['size']} px"] + [f"{ref[n]:.2f} s" for n in iters]
+                                    + [f"{ref['network'] * 1000:.0f} ms", f"{ref[iters[-1]] / ref['network']:.0f}x"]))
     lines.append(f"device: {result['device']}; network: {result['feedforward_path']}; "
                  f"medians of {result['repeats']} passes after warm-up")
     if extrapolated:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,10 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .images import ImageLoadError, list_images, load_image, random_crop, resize_short_side
+
+
+#: Folders with at most this many images are cached in memory by default.
+CACHE_MAX_FILES = 2000
 
 
 class ImageFolderDataset(Dataset):
@@ -32,25 +36,75 @@ class ImageFolderDataset(Dataset):
         transform: optional function applied to each crop, e.g. to make an (LR, HR) pair.
         seed: seeds the per-epoch file order and the crop positions.
 
+        cache: keep decoded (and resized) images in memory as 8-bit tensors, so each file is
+            decoded once per process instead of once per sample. ``None`` (default) caches
+            folders of at most :data:`CACHE_MAX_FILES` images (the 239-photo COCO sample takes
+            about 60 MB at a 256 px short side).
+        size_schedule: ``[(first_step, crop_size), ...]``: the crop size changes with the
+            training step (e.g. most steps at 128 px, then a fine-tune at 256 px); ``size`` is
+            then the largest size. Needs ``samples_per_step`` (batch size x processes).
+        samples_per_step: how many consecutive sample numbers make one training step.
+
+    ``resize_short=0`` keeps every image at its own scale (only images smaller than the crop
+    are enlarged): what super-resolution wants, whose HR patches should look like HR photos.
+
     Unreadable files are skipped (the next file is used instead) and reported once with a
     warning, so one bad file cannot crash a long training run.
     """
 
     def __init__(self, root: str | os.PathLike, size: int, resize_short: int | None = None,
-                 transform: Callable[[torch.Tensor], Any] | None = None, seed: int = 0):
+                 transform: Callable[[torch.Tensor], Any] | None = None, seed: int = 0,
+                 cache: bool | None = None, size_schedule: Sequence[tuple[int, int]] | None = None,
+                 samples_per_step: int = 1):
         self.root = Path(root)
         self.files = list_images(self.root)
         if not self.files:
             raise ImageLoadError(f"{self.root}: no image files found (looked for .jpg, .png, ...)")
         self.size = int(size)
-        self.resize_short = int(resize_short) if resize_short else self.size
+        self.keep_scale = resize_short == 0
+        self.resize_short = self.size if resize_short is None or self.keep_scale else int(resize_short)
         if self.resize_short < self.size:
             raise ValueError(f"resize_short ({self.resize_short}) must be at least the crop size ({self.size})")
+        self.size_schedule = sorted((int(a), int(b)) for a, b in size_schedule) if size_schedule else None
+        if self.size_schedule and (self.size_schedule[0][0] != 0 or max(b for _, b in self.size_schedule) > self.size
+                                   or min(b for _, b in self.size_schedule) < 1):
+            raise ValueError(f"size_schedule must start at step 0 with crop sizes in 1..{self.size}, "
+                             f"got {self.size_schedule}")
+        self.samples_per_step = max(1, int(samples_per_step))
         self.transform = transform
         self.seed = int(seed)
+        self.cache = len(self.files) <= CACHE_MAX_FILES if cache is None else bool(cache)
+        self._cache: dict[Path, torch.Tensor] = {}
         self.skipped: set[Path] = set()
         self._perm_epoch = -1
         self._perm: torch.Tensor | None = None
+
+    def crop_size(self, sample: int) -> int:
+        """The crop side of global sample ``sample`` (the size schedule's stage of its step)."""
+        if not self.size_schedule:
+            return self.size
+        step = int(sample) // self.samples_per_step
+        size = self.size_schedule[0][1]
+        for first, s in self.size_schedule:
+            if step >= first:
+                size = s
+        return size
+
+    def _decoded(self, path: Path) -> torch.Tensor:
+        """The image resized for cropping; from the in-memory cache when enabled (8-bit there)."""
+        if self.cache and path in self._cache:
+            return self._cache[path].float() / 255.0
+        image = load_image(path)
+        short = min(image.shape[-2:])
+        if self.keep_scale:
+            if short < self.size:
+                image = resize_short_side(image, self.size)
+        elif short != self.resize_short:
+            image = resize_short_side(image, self.resize_short)
+        if self.cache:
+            self._cache[path] = torch.round(image.clamp(0, 1) * 255).to(torch.uint8)
+            return self._cache[path].float() / 255.0
+        return image
 
     def __len__(self) -> int:
         return len(self.files)
@@ -63,11 +117,9 @@ class ImageFolderDataset(Dataset):
         return self._perm
 
     def load_crop(self, path: Path, sample: int) -> torch.Tensor:
-        image = load_image(path)
-        if min(image.shape[-2:]) != self.resize_short:
-            image = resize_short_side(image, self.resize_short)
+        image = self._decoded(path)
         g = torch.Generator().manual_seed((self.seed * 2_654_435_761 + sample) % (2**63))
-        return random_crop(image, self.size, generator=g).contiguous()
+        return random_crop(image, self.crop_size(sample), generator=g).contiguous()
 
     def __getitem__(self, sample: int):
         n = len(self.files)

@@ -86,22 +86,36 @@ class LossNetwork(nn.Module):
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.mean) / self.std
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Map a batch ``(B, 3, H, W)`` in [0, 1] to ``{layer: (B, C, H', W')}`` in one pass."""
+    def forward(self, images: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Map a batch ``(B, 3, H, W)`` in [0, 1] to ``{layer: (B, C, H', W')}`` in one pass.
+
+        ``layers``: a subset of :attr:`layers` to return; the pass stops after the deepest of
+        them. A training step's content target needs only ``relu2_2`` of the input photo, so
+        it should not pay for ``relu3_3`` and ``relu4_3`` (about 3/4 of VGG-16's cost up to
+        ``relu4_3`` at the same size).
+        """
         if images.dim() == 3:
             images = images.unsqueeze(0)
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"LossNetwork expects RGB images shaped (B, 3, H, W), got {tuple(images.shape)}")
-        need = min_input_size(self.layers)
+        wanted = self.layers if layers is None else check_layers(layers)
+        unknown = [name for name in wanted if name not in self.layers]
+        if unknown:
+            raise ValueError(f"loss network does not tap layers {unknown}; it taps {self.layers}")
+        taps = {VGG16_RELU_INDEX[name]: name for name in wanted}
+        last = max(taps)
+        need = min_input_size(wanted)
         if min(images.shape[-2:]) < need:
             raise ValueError(
                 f"image of {images.shape[-2]}x{images.shape[-1]} px is too small for layer "
-                f"{max(self.layers, key=VGG16_RELU_INDEX.get)} (needs at least {need} px per side)"
+                f"{max(wanted, key=VGG16_RELU_INDEX.get)} (needs at least {need} px per side)"
             )
         x = self.normalize(images)
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.features):
             x = module(x)
-            if index in self._tap_index:
-                out[self._tap_index[index]] = x
+            if index in taps:
+                out[taps[index]] = x
+            if index == last:
+                break
         return out

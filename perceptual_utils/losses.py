@@ -156,7 +156,7 @@ class PerceptualLoss(nn.Module):
         if content is None or self.content_layer is None:
             self.content_features = None
             return
-        self.content_features = self.loss_network(content)[self.content_layer].detach()
+        self.content_features = self.loss_network(content, layers=[self.content_layer])[self.content_layer].detach()
 
     def forward(self, images: torch.Tensor, content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         feats = self.loss_network(images)
@@ -164,8 +164,8 @@ class PerceptualLoss(nn.Module):
         target = None
         if self.content_layer is not None and self.content_weight:
             if content is not None:
-                with torch.no_grad():
-                    target = self.loss_network(content)[self.content_layer]
+                with torch.no_grad():  # the target only needs VGG up to the content layer
+                    target = self.loss_network(content, layers=[self.content_layer])[self.content_layer]
             else:
                 target = self.content_features
             if target is not None:

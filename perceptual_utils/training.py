@@ -10,11 +10,15 @@ optimiser state, the step, the RNG state and the loss history.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
+import platform
+import re
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +29,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .config import autocast_dtype, resolve_device
 from .datasets import StepSampler
 from .images import save_image
-from .model_io import ModelFileError, load_checkpoint, save_checkpoint, save_model
+from .model_io import ModelFileError, load_checkpoint, read_checkpoint_metadata, save_checkpoint, save_model
+from .run_folder import changed_settings, guard_run_folder
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 MODEL_NAME = "model.safetensors"
@@ -44,17 +50,134 @@ class TrainConfig:
     checkpoint_every: int = 1000
     preview_every: int = 500
     num_workers: int = 2
-    amp: bool = True            # bfloat16/float16 autocast, CUDA only
-    channels_last: bool = True  # CUDA only
+    amp: bool = True            # autocast: bf16/fp16 on CUDA, bf16 on CPUs with native bf16
+    channels_last: bool = True  # CUDA only (on CPU it measured slower, see benchmarks/train_throughput.py)
     device: str | None = None
     progress: bool = True
+    lr_schedule: str = "constant"  # "constant" (paper) or "cosine" (decays to lr * lr_final)
+    lr_final: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "preview_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
+        if not 0 < self.lr_final <= 1:
+            raise ValueError(f"lr_final must be in (0, 1], got {self.lr_final}")
+        if int(self.num_workers) < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of step ``step`` (0-based), a pure function of the step so that resuming
+        needs no scheduler state. ``cosine``: half a cosine from ``lr`` to ``lr * lr_final``
+        (Loshchilov & Hutter's SGDR without restarts), which lets a short run take large steps
+        early and still settle at the end."""
+        if self.lr_schedule == "constant" or self.steps <= 1:
+            return self.lr
+        t = min(max(step / (self.steps - 1), 0.0), 1.0)
+        low = self.lr * self.lr_final
+        return low + 0.5 * (self.lr - low) * (1.0 + math.cos(math.pi * t))
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def default_recipe() -> str:
+    """``paper`` with CUDA, ``cpu`` without."""
+    return "paper" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_recipe(recipe: str | None, table: dict[str, dict[str, Any]], given: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's settings with every explicitly given (non-``None``) value on top."""
+    name = recipe or default_recipe()
+    if name not in table:
+        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(table)}")
+    settings = dict(table[name])
+    settings.update({k: v for k, v in given.items() if v is not None})
+    settings["recipe"] = name
+    return settings
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``"45m"``, ``"1h30m"``, ``"90s"``, ``"2h"`` or a plain number of seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", raw)
+        if not raw or match is None:
+            raise ValueError(f"cannot read the duration {text!r}; write e.g. 30m, 1h30m, 90s or 600")
+        h, m, sec = (float(g) if g else 0.0 for g in match.groups())
+        seconds = 3600 * h + 60 * m + sec
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"a duration must be positive, got {text!r}")
+    return seconds
+
+
+def plan_steps(budget_seconds: float, stages: Sequence[tuple[float, float]], overhead_seconds: float = 0.0,
+               minimum: int = 10) -> int:
+    """How many steps fit in ``budget_seconds`` when fraction ``f_i`` of them cost ``s_i`` seconds each.
+
+    ``stages``: ``[(fraction, seconds_per_step), ...]`` with fractions summing to 1, e.g.
+    ``[(0.85, 0.35), (0.15, 1.4)]`` for 85% of the steps at 128 px and 15% at 256 px.
+    ``overhead_seconds`` (previews, checkpoints, the final export) is taken off first.
+    """
+    if not stages or abs(sum(f for f, _ in stages) - 1.0) > 1e-6 or min(f for f, _ in stages) < 0:
+        raise ValueError(f"stage fractions must be non-negative and sum to 1, got {stages}")
+    per_step = sum(f * s for f, s in stages)
+    if not per_step > 0:
+        raise ValueError("seconds per step must be positive")
+    return max(int(minimum), int((budget_seconds - overhead_seconds) / per_step))
+
+
+def measure_step_seconds(model: nn.Module, loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]],
+                         batch: Any, device: str | torch.device | None = None, amp: bool = True,
+                         repeats: int = 3) -> float:
+    """Median wall time of one training step (forward, backward, Adam) on ``batch``.
+
+    Runs on a copy of ``model`` with a throw-away optimiser, so the real run's weights,
+    optimiser and RNG are untouched (the RNG state is restored afterwards); one warm-up step
+    is not counted (it allocates buffers and picks kernels).
+    """
+    dev = resolve_device(device)
+    rng = torch.get_rng_state()
+    net = copy.deepcopy(model).to(dev).train()
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    dtype = autocast_dtype(dev) if amp else None
+    batch = _to_device(batch, dev, False)
+    times = []
+    try:
+        for i in range(int(repeats) + 1):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                total = loss_fn(net, batch)["total"]
+            total.backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            if i:
+                times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_rng_state(rng)
+    return float(statistics.median(times))
+
+
+def planned_steps_from_checkpoint(out_dir: str | os.PathLike) -> int | None:
+    """The step count a time-budgeted run planned, read from its checkpoint (``None`` if none),
+    so a resumed run keeps its schedule instead of planning anew."""
+    path = Path(out_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        return None
+    info = read_checkpoint_metadata(path).get("extra", {}).get("training_info", {})
+    steps = info.get("steps")
+    return int(steps) if steps else None
 
 
 @dataclass
@@ -66,6 +189,14 @@ class TrainResult:
     seconds: float = 0.0
     images_per_second: float = 0.0
     resumed_from: int = 0
+    steps: int = 0  #: the run's planned total (a --time-budget run plans it)
+
+
+def hardware_description(device: torch.device) -> str:
+    """``"NVIDIA H100 (CUDA)"`` or ``"x86_64 CPU, 2 threads"``: where a model was trained."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    return f"{platform.machine() or 'unknown'} CPU, {torch.get_num_threads()} threads"
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -92,6 +223,7 @@ def _history_tensor(history: list[dict[str, float]], names: list[str]) -> torch.
         len(history), len(names))
 
 
+@guard_run_folder("out_dir")
 def train_loop(
     model: nn.Module,
     dataset: Dataset,
@@ -122,7 +254,7 @@ def train_loop(
             time-boxed sessions. The run can be resumed later.
     """
     rank, world, local_rank = _distributed()
-    device = torch.device(config.device) if config.device else (
+    device = resolve_device(config.device) if config.device else (
         torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu"))
     cuda = device.type == "cuda"
     channels_last = config.channels_last and cuda
@@ -132,7 +264,8 @@ def train_loop(
     info = dict(training_info or {})
     info.update({k: v for k, v in asdict(config).items() if k not in ("device", "progress", "num_workers")})
     # Settings that may change between an interrupted run and its resumption.
-    resumable_keys = {"steps", "checkpoint_every", "preview_every", "amp", "channels_last"}
+    resumable_keys = {"steps", "checkpoint_every", "preview_every", "amp", "channels_last", "precision",
+                      "time_budget"}
 
     torch.manual_seed(config.seed)
     model.to(device)
@@ -142,18 +275,18 @@ def train_loop(
         loss_fn.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
-    start_step, history = 0, []
+    start_step, history, prior_seconds = 0, [], 0.0
     ckpt_path = out / CHECKPOINT_NAME
     if resume and ckpt_path.is_file():
         meta = load_checkpoint(ckpt_path, model, optimizer)
         saved = meta["extra"].get("training_info", {})
-        changed = sorted(k for k in set(saved) | set(info)
-                         if k not in resumable_keys and saved.get(k) != info.get(k))
+        changed = changed_settings(saved, info, ignore=resumable_keys)
         if changed:
             raise ModelFileError(
                 f"{ckpt_path}: checkpoint was made with different settings ({', '.join(changed)}); "
                 "use another output folder or start afresh without resuming")
         start_step = int(meta["step"])
+        prior_seconds = float(meta["extra"].get("train_seconds", 0.0))
         names = meta["extra"].get("history_names", [])
         rows = meta["extra_tensors"].get("history")
         if rows is not None:
@@ -166,16 +299,18 @@ def train_loop(
     sampler = StepSampler(start_step, config.steps, config.batch_size, rank, world)
     loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
                         pin_memory=cuda, drop_last=False, persistent_workers=False)
-    use_amp = config.amp and cuda
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    amp_dtype = autocast_dtype(device) if config.amp else None
+    use_amp = amp_dtype is not None
+    info["precision"] = str(amp_dtype or torch.float32).replace("torch.", "")
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
 
     def checkpoint(step: int) -> None:
         if rank != 0:
             return
         names = sorted({k for row in history for k in row})
         save_checkpoint(ckpt_path, model, optimizer, step,
-                        extra={"training_info": info, "history_names": names},
+                        extra={"training_info": info, "history_names": names,
+                               "train_seconds": prior_seconds + time.perf_counter() - t0},
                         extra_tensors={"history": _history_tensor(history, names)})
 
     def preview(step: int) -> None:
@@ -200,8 +335,10 @@ def train_loop(
             if step >= end_step:
                 break
             batch = _to_device(batch, device, channels_last)
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr_at(step)
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=use_amp):
                 terms = loss_fn(net, batch)
             total = terms["total"]
             if not torch.isfinite(total):
@@ -232,35 +369,48 @@ def train_loop(
     if rank == 0:
         if step >= config.steps:
             preview(step)
-            model_path = save_model(model, out / MODEL_NAME, training=info | {"steps_done": step})
+            model_path = save_model(model, out / MODEL_NAME, training=info | {
+                "steps_done": step, "train_seconds": round(prior_seconds + seconds, 1),
+                "hardware": hardware_description(device)})
         names = sorted({k for row in history for k in row})
         lines = ["step," + ",".join(names)] + [
             f"{i + 1}," + ",".join(f"{row.get(n, math.nan):.6g}" for n in names) for i, row in enumerate(history)]
         (out / "history.csv").write_text("\n".join(lines) + "\n")
         (out / "training_info.json").write_text(json.dumps(info | {"steps_done": step}, indent=2))
     return TrainResult(model_path=model_path, history=history, seconds=seconds,
-                       images_per_second=images_seen / max(seconds, 1e-9), resumed_from=start_step)
+                       images_per_second=images_seen / max(seconds, 1e-9), resumed_from=start_step,
+                       steps=config.steps)
 
 
 # ----------------------------------------------------------------------------- command line
 
-def add_training_arguments(p: Any, *, steps: int, paper_note: str) -> None:
-    """The options every ``train-*`` command shares, with the paper's defaults.
+def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> None:
+    """The options every ``train-*`` command shares.
 
-    One place, so ``train-style`` and ``train-sr`` behave the same: re-running a command resumes
-    from the checkpoint in ``--out`` (``--no-resume`` starts afresh), ``--stop-after`` time-boxes a
-    call, ``--export`` writes a half-precision copy of the final model.
+    One place, so ``train-style`` and ``train-sr`` behave the same: ``--recipe`` picks the
+    defaults (``paper`` with CUDA, ``cpu`` without) and every option given explicitly overrides
+    it; re-running a command resumes from the checkpoint in ``--out`` (``--no-resume`` starts
+    afresh); ``--stop-after`` and ``--time-budget`` time-box a call; ``--export`` writes a
+    half-precision copy of the final model.
     """
+    def show(key: str) -> str:
+        return ", ".join(f"{name}: {table.get(key)}" for name, table in recipes.items())
+
     p.add_argument("--out", required=True, help="run folder: checkpoint, model.safetensors, previews")
-    p.add_argument("--steps", type=int, default=steps, help=f"training iterations ({paper_note})")
-    p.add_argument("--batch-size", type=int, default=4, help="images per step and process (paper: 4)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
+    p.add_argument("--recipe", choices=tuple(recipes), help="default settings (default: paper with CUDA, else cpu)")
+    p.add_argument("--steps", type=int, help=f"training iterations ({show('steps')})")
+    p.add_argument("--time-budget", help="plan --steps from measured speed so the run ends in this time "
+                                         "(e.g. 30m, 1h); a resumed run keeps its plan")
+    p.add_argument("--batch-size", type=int, help=f"images per step and process ({show('batch_size')})")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate ({show('lr')})")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, help=f"learning-rate schedule ({show('lr_schedule')})")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
     p.add_argument("--preview-every", type=int, default=500, help="steps between preview images")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2, help="data loading processes")
+    p.add_argument("--workers", type=int, help=f"data loading processes ({show('num_workers')})")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--no-amp", action="store_true",
+                   help="no mixed precision (default: bf16/fp16 on CUDA, bf16 on CPUs with native bf16)")
     p.add_argument("--no-resume", action="store_true",
                    help="start afresh, overwriting an existing checkpoint in --out (default: resume from it)")
     p.add_argument("--stop-after", type=int, help="stop (resumably) after this many steps of this call")
@@ -275,7 +425,7 @@ def report_training(result: TrainResult, args: Any, kind: str) -> int:
         return 0
     if result.model_path is None:
         # the history holds every step so far, the resumed ones included
-        print(f"stopped at step {len(result.history)} of {args.steps}; run the same command again to resume "
+        print(f"stopped at step {len(result.history)} of {result.steps}; run the same command again to resume "
               f"from {Path(args.out) / CHECKPOINT_NAME}")
         return 0
     if args.export:

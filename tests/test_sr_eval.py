@@ -75,7 +75,7 @@ def test_a_few_training_steps_reduce_the_loss(tiny_root, tmp_path, loss):
     # One 40x40 training image and 40 px patches: every step sees the same batch.
     _, result = train_sr(scale=4, loss=loss, data=tiny_root / "train" / "one", steps=12, out_dir=tmp_path / loss,
                          batch_size=2, patch=40, num_workers=0, progress=False, checkpoint_every=100,
-                         preview_every=100, net_options={"channels": 16, "num_residual": 1})
+                         preview_every=100, net_options={"channels": 16, "num_residual": 1}, recipe="paper")
     losses = [row["total"] for row in result.history]
     assert len(losses) == 12 and result.model_path is not None
     assert sum(losses[-3:]) / 3 < 0.7 * losses[0]
@@ -138,7 +138,7 @@ def test_train_sr_cli_resumes_by_default_and_exports_half(tiny_root, tmp_path, r
     out, half = tmp_path / "run", tmp_path / "x4_half.safetensors"
     argv = ["train-sr", "--scale", "4", "--loss", "pixel", "--data", tiny_root / "train" / "one", "--out", out,
             "--steps", "4", "--batch-size", "1", "--patch", "40", "--channels", "8", "--num-residual", "1",
-            "--workers", "0", "--checkpoint-every", "1", "--quiet"]
+            "--workers", "0", "--checkpoint-every", "1", "--quiet", "--recipe", "paper"]
     assert run_cli(*argv, "--stop-after", "2") == 0
     assert "stopped at step 2 of 4" in capsys.readouterr().out and not (out / "model.safetensors").exists()
     assert run_cli(*argv, "--export", half) == 0  # the same command again continues from step 2

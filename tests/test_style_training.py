@@ -17,7 +17,7 @@ from perceptual_utils.style_training import default_loss_weights, train_style
 # Small enough for 2 CPU cores: a narrow net, 32 px crops, two shallow style layers.
 TINY = dict(batch_size=2, image_size=32, style_size=64, variant="paper", channels=8, num_residual=1,
             style_layers=("relu1_2", "relu2_2"), checkpoint_every=2, preview_every=3, num_workers=0,
-            progress=False, lr=5e-3)
+            progress=False, lr=5e-3, recipe="paper")
 
 
 @pytest.fixture(scope="module")

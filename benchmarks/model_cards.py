@@ -1,0 +1,180 @@
+"""Ship trained models and write their cards: ``python benchmarks/model_cards.py``.
+
+1. ``--ship RUN_FOLDER NAME ...``: copy ``RUN_FOLDER/model.safetensors`` into ``models/NAME.safetensors``
+   in half precision, adding the reproducing command and the card's one-line summary to its metadata.
+2. Always: render ``models/README.md`` from every model file in ``models/`` and its measurements in
+   ``benchmarks/results/cpu_recipe/NAME.json`` (written by ``benchmarks/cpu_recipe.py``), next to
+   the targets of the model-shipping issue. Nothing here is typed by hand: every number in the
+   cards comes from those files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from perceptual_utils.model_io import load_model, read_model_metadata, save_model
+from perceptual_utils.sr_eval import PAPER_RESULTS
+from perceptual_utils.shipped_models import models_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "cpu_recipe"
+
+STYLE_TARGET = 50  # Gatys-equivalent iterations from the photo at 256 px (the paper: 50-100)
+
+
+def command_for(training: dict) -> str:
+    """The train command that reproduces a model (paths relative to the data root)."""
+    budget = training.get("time_budget")
+    data = Path(training["data"]).name
+    if training["task"] == "style_transfer":
+        style = Path(training["style"]).name
+        cmd = (f"python -m perceptual_utils train-style --style data/styles/{style} --data data/train/{data} "
+               f"--out runs/{Path(style).stem}")
+    else:
+        cmd = (f"python -m perceptual_utils train-sr --scale {training['scale']} --loss {training['loss']} "
+               f"--data data/train/{data} --out runs/x{training['scale']}_{training['loss']}")
+    return cmd + (f" --time-budget {budget}" if budget else f" --steps {training['steps']}")
+
+
+def style_summary(report: dict) -> str:
+    s = report["summary"]
+    return (f"Gatys-equivalent iterations {s['gatys_iterations_content']:g} from the photo, "
+            f"{s['gatys_iterations_noise']:g} from noise (median of {s['photos']} held-out photos, 256 px)")
+
+
+def sr_summary(report: dict) -> str:
+    net = {r["set"]: r for r in report["rows"]["network"]}
+    bic = {r["set"]: r for r in report["rows"]["bicubic"]}
+    n, b = net["Set5"], bic["Set5"]
+    return (f"Set5 x{report['scale']}: {n['psnr']:.2f} dB (bicubic {b['psnr']:.2f}), "
+            f"LPIPS {n['lpips']:.3f} (bicubic {b['lpips']:.3f})")
+
+
+def ship(run: Path, name: str) -> Path:
+    model = load_model(run / "model.safetensors")
+    info = dict(model.training_info)
+    info["command"] = command_for(info)
+    report_path = RESULTS / f"{name}.json"
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        info["summary"] = style_summary(report) if report["kind"] == "style_transfer" else sr_summary(report)
+    dest = models_dir() / f"{name}.safetensors"
+    save_model(model, dest, training=info, half=True)
+    return dest
+
+
+def _minutes(info: dict) -> str:
+    seconds = info.get("train_seconds")
+    return f"{seconds / 60:.0f} min" if seconds else "see the command's --time-budget"
+
+
+def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
+    t = meta["training"]
+    lines = [f"### `{name}` — {Path(t['style']).stem.replace('_', ' ')}", ""]
+    lines += [f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} (crops {t.get('crop_schedule')}), "
+              f"{t.get('recipe', '?')} recipe, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
+              f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
+              f"{t['content_weight']:g}, style {t['style_weight']:g}, TV {t['tv_weight']:g}; style image "
+              f"{Path(t['style']).name} at {t['style_size']} px.",
+              f"- **Reproduce**: `{t.get('command', command_for(t))}`"]
+    if report:
+        s = report["summary"]
+        for start, label in (("content", "the photo"), ("noise", "uniform noise")):
+            per = s[f"gatys_iterations_{start}_per_photo"]
+            bound = ">=" if s[f"gatys_iterations_{start}_capped"] else ""
+            lines.append(f"- **Gatys-equivalent iterations from {label}**: median {bound}{s[f'gatys_iterations_{start}']:g} "
+                         f"(per photo {per}; cap {report['cap']}; {s['photos']} held-out photos at {report['size']} px)")
+        got = s["gatys_iterations_content"]
+        verdict = "met" if got >= STYLE_TARGET else f"**missed** by {STYLE_TARGET - got:g} iterations"
+        lines.append(f"- **Target** >= {STYLE_TARGET} from the photo (the paper: 50-100): {verdict}.")
+        lines.append(f"- **Checkerboard energy** of the outputs: {s['checkerboard_ratio_mean']:.2f}x the photos' own "
+                     f"(1.0 = none added).")
+    return lines + [""]
+
+
+SR_TARGETS = {
+    ("pixel", 4): "Set5 PSNR >= bicubic + 1.0 dB",
+    ("feature", 4): "Set5 LPIPS <= 0.20 with PSNR >= 27.0",
+    ("feature", 8): "Set5 LPIPS >= 0.08 below bicubic",
+}
+
+
+def sr_verdict(loss: str, scale: int, net: dict, bic: dict) -> str:
+    if (loss, scale) == ("pixel", 4):
+        gap = net["psnr"] - bic["psnr"]
+        return "met" if gap >= 1.0 else f"**missed**: +{gap:.2f} dB, {1.0 - gap:.2f} dB short"
+    if (loss, scale) == ("feature", 4):
+        ok = net["lpips"] <= 0.20 and net["psnr"] >= 27.0
+        return "met" if ok else (f"**missed**: LPIPS {net['lpips']:.3f} ({max(net['lpips'] - 0.20, 0):.3f} above), "
+                                 f"PSNR {net['psnr']:.2f}")
+    if (loss, scale) == ("feature", 8):
+        gap = bic["lpips"] - net["lpips"]
+        return "met" if gap >= 0.08 else f"**missed**: {gap:.3f} below bicubic, {0.08 - gap:.3f} short"
+    return "-"
+
+
+def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
+    t = meta["training"]
+    lines = [f"### `{name}` — x{t['scale']}, {t['loss']} loss", ""]
+    lines += [f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} ({t['patch']} px HR patches, "
+              f"blur sigma {t['sigma']:g} then bicubic), {t.get('recipe', '?')} recipe, `{meta['config'].get('variant', 'paper')}` "
+              f"network, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
+              f"training photos {Path(t['data']).name} scaled to a {t.get('resize_short')} px short side.",
+              f"- **Reproduce**: `{t.get('command', command_for(t))}`"]
+    if report:
+        lines += ["", "| set | PSNR / SSIM / LPIPS | bicubic | paper (same loss) |", "|---|---|---|---|"]
+        bic = {r["set"]: r for r in report["rows"]["bicubic"]}
+        for r in report["rows"]["network"]:
+            b = bic[r["set"]]
+            paper = PAPER_RESULTS.get((r["set"], t["scale"]), {}).get(t["loss"])
+            lines.append(f"| {r['set']} | {r['psnr']:.2f} / {r['ssim']:.4f} / {r['lpips']:.3f} | "
+                         f"{b['psnr']:.2f} / {b['ssim']:.4f} / {b['lpips']:.3f} | "
+                         + (f"{paper[0]:.2f} / {paper[1]:.4f}" if paper else "-") + " |")
+        target = SR_TARGETS.get((t["loss"], t["scale"]))
+        if target:
+            lines += ["", f"- **Target** {target}: {sr_verdict(t['loss'], t['scale'], next(r for r in report['rows']['network'] if r['set'] == 'Set5'), bic['Set5'])}."]
+    return lines + [""]
+
+
+def write_cards() -> Path:
+    folder = models_dir()
+    out = ["# Shipped models", "",
+           "Trained by us on a CPU with the package's CPU recipe, on the 239-photo COCO sample (never on the demo",
+           "photos in `data/content/`, which are the held-out photos of the style measurements). Each file is one",
+           "half-precision `.safetensors` with its architecture and training settings in the metadata;",
+           "`python -m perceptual_utils models` lists them, `stylize --model NAME` / `upscale --model NAME` use them.",
+           "Measurements: `python benchmarks/cpu_recipe.py models/*.safetensors` (raw output in",
+           "`benchmarks/results/cpu_recipe/`); this page is generated from those files by `benchmarks/model_cards.py`.",
+           "", "How to read the style numbers: *Gatys-equivalent iterations* is how many L-BFGS iterations of Gatys'",
+           "method, with the same objective, reach the network's objective on a held-out photo (the paper's Fig. 5).",
+           "The paper's networks (40k steps on a GPU) match 50-100. Ours had minutes on one CPU core.", ""]
+    files = sorted(folder.glob("*.safetensors"))
+    for kind, title, card in (("style_transfer", "## Style transfer", style_card),
+                              ("super_resolution", "## Super-resolution", sr_card)):
+        out += [title, ""]
+        for path in files:
+            meta = read_model_metadata(path)
+            if meta["kind"] != kind:
+                continue
+            report_path = RESULTS / f"{path.stem}.json"
+            report = json.loads(report_path.read_text()) if report_path.is_file() else None
+            out += card(path.stem, meta, report)
+            out.append(f"File size: {path.stat().st_size / 1e6:.1f} MB.")
+            out.append("")
+    readme = folder / "README.md"
+    readme.write_text("\n".join(out).rstrip() + "\n")
+    return readme
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ship", nargs=2, action="append", metavar=("RUN_FOLDER", "NAME"), default=[])
+    args = p.parse_args()
+    for run, name in args.ship:
+        print("shipped:", ship(Path(run), name))
+    print("cards:", write_cards())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The trained models shipped in the repository's ``models/`` folder, found by name.
+
+``stylize --model starry_night`` and ``upscale --model x4_feature`` (and every Python function that
+takes a model file) accept the name of a shipped model instead of a path; an unknown name is an
+error that lists the available ones. ``python -m perceptual_utils models`` lists them with their
+model card's one-line summary (stored in each file's metadata, ``training.summary``).
+``models/README.md`` holds the full cards: how each was trained and what it measures.
+
+``$PERCEPTUAL_UTILS_MODELS`` points at another folder of model files.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import PROJECT_ROOT
+
+ENV_MODELS = "PERCEPTUAL_UTILS_MODELS"
+SUFFIX = ".safetensors"
+
+
+def models_dir() -> Path:
+    """``$PERCEPTUAL_UTILS_MODELS`` or the repository's ``models/``."""
+    env = os.environ.get(ENV_MODELS)
+    return Path(env).expanduser() if env else PROJECT_ROOT / "models"
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    name: str
+    path: Path
+    kind: str
+    summary: str
+
+
+def list_models(kind: str | None = None) -> list[ShippedModel]:
+    """The model files in :func:`models_dir` (optionally of one ``kind``), sorted by kind and name.
+    Unreadable files are left out (``load_model`` on them gives the precise error)."""
+    from .model_io import ModelFileError, read_model_metadata
+
+    folder = models_dir()
+    found = []
+    for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+        try:
+            meta = read_model_metadata(path)
+        except ModelFileError:
+            continue
+        if kind is None or meta.get("kind") == kind:
+            found.append(ShippedModel(path.stem, path, meta.get("kind", "?"),
+                                      str(meta.get("training", {}).get("summary", ""))))
+    return sorted(found, key=lambda m: (m.kind, m.name))
+
+
+def _is_bare_name(text: str) -> bool:
+    return bool(text) and os.sep not in text and "/" not in text and not text.endswith(SUFFIX) and "." not in text
+
+
+def resolve_model(model: str | os.PathLike, kind: str | None = None) -> Path:
+    """A model file path: ``model`` itself if it exists or looks like a path, else the shipped
+    model of that name.
+
+    Raises:
+        ModelFileError: a bare name that is not shipped (the message lists the available names).
+    """
+    from .model_io import ModelFileError
+
+    path = Path(model).expanduser()
+    text = str(model)
+    if path.exists() or not _is_bare_name(text):
+        return path
+    candidate = models_dir() / f"{text}{SUFFIX}"
+    if candidate.is_file():
+        return candidate
+    available = [m.name for m in list_models(kind)]
+    what = {"style_transfer": "style", "super_resolution": "super-resolution"}.get(kind or "", "")
+    raise ModelFileError(
+        f"{text!r} is neither a model file nor a shipped {what + ' ' if what else ''}model; available: "
+        + (", ".join(available) if available else f"none (no model files in {models_dir()})"))
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    models = list_models()
+    if not models:
+        print(f"no model files in {models_dir()}")
+        return 0
+    width = max(len(m.name) for m in models)
+    kinds = {"style_transfer": "style", "super_resolution": "SR"}
+    for m in models:
+        print(f"{m.name:<{width}}  {kinds.get(m.kind, m.kind):<5}  {m.summary}")
+    print(f"({len(models)} models in {models_dir()}; use a name with stylize --model / upscale --model; "
+          "cards: models/README.md)")
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``models`` to the command line."""
+    p = subparsers.add_parser("models", help="list the shipped trained models",
+                              description="List the trained models in models/ (or $PERCEPTUAL_UTILS_MODELS) with "
+                                          "their card's one-line summary.")
+    p.set_defaults(func=_run_cli)
