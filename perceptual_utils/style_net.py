@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConvLayer, ResidualBlock, ScaledTanh, UpsampleLayer
+from .blocks import ConditionalInstanceNorm2d, ConvLayer, ResidualBlock, ScaledTanh, UpsampleLayer
 
 VARIANTS = ("paper", "modern")
 
@@ -75,14 +75,20 @@ class StyleTransferNet(nn.Module):
         padding: padding of the non-residual convs, ``"zeros"`` or ``"reflect"``; default from ``variant``.
         residual_padding: ``"none"`` (unpadded residual convs, centre-cropped shortcut, and an input
             reflection padding of ``8 * num_residual`` px = 40 px for 5 blocks) or ``"reflect"``/``"zeros"``.
+        num_styles: styles learned by one network (Dumoulin et al. 2017). ``1`` (default) is the
+            single-style network. ``N > 1`` replaces every instance norm by a
+            :class:`~perceptual_utils.blocks.ConditionalInstanceNorm2d` with one scale and shift per
+            style (everything else is shared); it needs ``norm="instance"`` (e.g. ``variant="modern"``).
+            The forward pass then takes ``style`` (see :meth:`forward`).
 
     ``.config`` holds the resolved constructor arguments, so ``StyleTransferNet(**net.config)``
-    rebuilds the same architecture (model files store it).
+    rebuilds the same architecture (model files store it). ``"num_styles"`` is only in it when
+    ``N > 1``, so a single-style network's config (and its model files) are as before.
     """
 
     def __init__(self, variant: str = "paper", channels: int = 32, num_residual: int = 5,
                  norm: str | None = None, upsample: str | None = None, padding: str | None = None,
-                 residual_padding: str | None = None):
+                 residual_padding: str | None = None, num_styles: int = 1):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
@@ -94,33 +100,103 @@ class StyleTransferNet(nn.Module):
             "norm": norm or d["norm"], "upsample": upsample or d["upsample"],
             "padding": padding or d["padding"], "residual_padding": residual_padding or d["residual_padding"],
         }
+        if isinstance(num_styles, bool) or int(num_styles) != num_styles or int(num_styles) < 1:
+            raise ValueError(f"num_styles must be an integer >= 1, got {num_styles!r}")
+        self.num_styles = k = int(num_styles)
+        if k > 1:
+            if self.config["norm"] != "instance":
+                raise ValueError(f"num_styles={k} needs conditional instance norm (norm='instance', e.g. "
+                                 f"variant='modern'), got norm={self.config['norm']!r}")
+            self.config["num_styles"] = k
         c, n = self.config["channels"], self.config["num_residual"]
         norm, pad = self.config["norm"], self.config["padding"]
         # Each unpadded residual block crops 2 px per side at 1/4 resolution = 8 px at full resolution.
         self.input_padding = 8 * n if self.config["residual_padding"] == "none" else 0
         self.down = nn.Sequential(
-            ConvLayer(3, c, 9, 1, norm=norm, padding=pad),
-            ConvLayer(c, 2 * c, 3, 2, norm=norm, padding=pad),
-            ConvLayer(2 * c, 4 * c, 3, 2, norm=norm, padding=pad),
+            ConvLayer(3, c, 9, 1, norm=norm, padding=pad, num_styles=k),
+            ConvLayer(c, 2 * c, 3, 2, norm=norm, padding=pad, num_styles=k),
+            ConvLayer(2 * c, 4 * c, 3, 2, norm=norm, padding=pad, num_styles=k),
         )
         self.residual = nn.Sequential(
-            *[ResidualBlock(4 * c, norm=norm, padding=self.config["residual_padding"]) for _ in range(n)])
+            *[ResidualBlock(4 * c, norm=norm, padding=self.config["residual_padding"], num_styles=k)
+              for _ in range(n)])
         self.up = nn.Sequential(
-            UpsampleLayer(4 * c, 2 * c, norm=norm, mode=self.config["upsample"], padding=pad),
-            UpsampleLayer(2 * c, c, norm=norm, mode=self.config["upsample"], padding=pad),
+            UpsampleLayer(4 * c, 2 * c, norm=norm, mode=self.config["upsample"], padding=pad, num_styles=k),
+            UpsampleLayer(2 * c, c, norm=norm, mode=self.config["upsample"], padding=pad, num_styles=k),
         )
         self.output = nn.Sequential(ConvLayer(c, 3, 9, 1, norm="none", relu=False, padding=pad), ScaledTanh())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 3, H, W)`` in [0, 1], for any ``H, W >= 1``."""
+    def forward(self, x: torch.Tensor, style: int | torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, 3, H, W)`` in [0, 1] -> ``(B, 3, H, W)`` in [0, 1], for any ``H, W >= 1``.
+
+        ``style`` (multi-style networks; see :meth:`style_selection`): an int style index, a
+        LongTensor of per-image indices ``(B,)``, or mixing weights over the styles, a vector
+        ``(N,)`` or a per-image matrix ``(B, N)`` (non-negative, normalised to sum to 1: the convex
+        mix of the styles' scales and shifts). ``None``: style 0. A single-style network accepts
+        ``0`` or ``[w]`` too, and ignores it after checking it.
+        """
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"StyleTransferNet expects RGB images shaped (B, 3, H, W), got {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        p = self.input_padding
-        # Extra bottom/right padding up to a multiple of 4 (see the module docstring).
-        x = reflect_pad(x, p, p + self._extra(w), p, p + self._extra(h))
-        y = self.output(self.up(self.residual(self.down(x))))
+        selection = self.style_selection(style, x.shape[0])
+        norms = [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+        for m in norms:
+            m.set_style(selection)
+        try:
+            h, w = x.shape[-2:]
+            p = self.input_padding
+            # Extra bottom/right padding up to a multiple of 4 (see the module docstring).
+            x = reflect_pad(x, p, p + self._extra(w), p, p + self._extra(h))
+            y = self.output(self.up(self.residual(self.down(x))))
+        finally:
+            for m in norms:
+                m.set_style(None)
         return y[..., :h, :w]
+
+    def style_selection(self, style: int | torch.Tensor | Any | None, batch: int | None = None
+                        ) -> torch.Tensor | None:
+        """Validate ``style`` (see :meth:`forward`) and return what the conditional norms use: a
+        LongTensor of indices ``(B or 1,)``, a float matrix of weights ``(B or 1, N)`` with rows
+        summing to 1, or ``None`` (style 0).
+
+        Raises:
+            ValueError: an index out of range, weights of the wrong length, negative, not finite
+                or summing to 0, or a per-image selection whose length is not the batch size.
+        """
+        n = self.num_styles
+        if style is None:
+            return None
+        if isinstance(style, bool):
+            raise ValueError(f"style must be an index or mixing weights, got {style!r}")
+        if isinstance(style, int) or (isinstance(style, torch.Tensor) and style.dim() == 0
+                                      and not style.is_floating_point()):
+            idx = int(style)
+            if not 0 <= idx < n:
+                raise ValueError(f"style index {idx} is out of range for a network with {n} style(s)")
+            return torch.tensor([idx])
+        t = style if isinstance(style, torch.Tensor) else torch.as_tensor(style)
+        if not t.is_floating_point():
+            if t.dim() != 1 or t.dtype == torch.bool:
+                raise ValueError(f"per-image style indices must be a 1-D LongTensor, got shape {tuple(t.shape)}")
+            if batch is not None and t.shape[0] not in (1, batch):
+                raise ValueError(f"{t.shape[0]} style indices for a batch of {batch} images")
+            if t.numel() and (int(t.min()) < 0 or int(t.max()) >= n):
+                raise ValueError(f"style indices must be in 0..{n - 1}, got {t.tolist()}")
+            return t.long()
+        w = t.detach().float()
+        if w.dim() == 1:
+            w = w[None]
+        if w.dim() != 2 or w.shape[1] != n:
+            raise ValueError(f"style mixing weights need {n} entries (one per style), got shape {tuple(t.shape)}")
+        if batch is not None and w.shape[0] not in (1, batch):
+            raise ValueError(f"{w.shape[0]} rows of style mixing weights for a batch of {batch} images")
+        if not bool(torch.isfinite(w).all()):
+            raise ValueError("style mixing weights must be finite numbers")
+        if bool((w < 0).any()):
+            raise ValueError(f"style mixing weights must be non-negative, got {w.tolist()}")
+        sums = w.sum(1, keepdim=True)
+        if bool((sums <= 0).any()):
+            raise ValueError("style mixing weights must not all be zero (their sum must be > 0)")
+        return w / sums
 
     def _extra(self, size: int) -> int:
         """Bottom/right padding for a side of ``size`` px: up to a multiple of 4, and to at least
