@@ -12,7 +12,9 @@ where ``y`` is the original and ``x0`` the noise start: ``a = 0`` is pure featur
 paper's Fig. 3), ``a = 1`` pure style reconstruction from the Gram matrix (its style figure), and
 values between show how the two losses trade off. Dividing by the losses of the noise start puts
 both terms on the same scale (each starts at 1), so the slider means "share of the objective".
-Frames are kept at a few iterations of each run, to scrub through the optimisation.
+Frames are kept at a few iterations of each run, to scrub through the optimisation. Runs use
+L-BFGS, except Adam for a Gram term at ``relu1_2`` (:func:`panel_optimizer`), where L-BFGS stalls
+from the faint-grey start (a flat grey frame).
 
 Cache. One ``.safetensors`` file per (image, settings) under ``PROJECT_ROOT/data/cache/reconstruction/``
 (git-ignored), named by a SHA-256 of the image's 8-bit pixels and the settings. Frames are stored as
@@ -39,7 +41,8 @@ from .config import PROJECT_ROOT
 from .images import to_pil
 from .loss_network import STYLE_LAYERS, check_layers
 from .losses import PerceptualLoss
-from .optimize import ALGORITHM_VERSION, gatys_style_transfer, get_loss_network, noise_image
+from .optimize import (ALGORITHM_VERSION, STYLE_ADAM_LR, gatys_style_transfer, get_loss_network, noise_image,
+                       style_optimizer)
 
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "cache" / "reconstruction"
 CACHE_FORMAT = "perceptual_utils.reconstruction_frames/1"
@@ -166,13 +169,23 @@ def example_image(path: str | os.PathLike | None = None, *, kind: str = "content
 
 # ----------------------------------------------------------------------------- computing frames
 
+def panel_optimizer(style_share: float, optimizer: str = "auto", layer: str = "relu1_2") -> str:
+    """The optimiser of one panel run: ``"auto"`` is L-BFGS, except Adam when a Gram term is in the
+    objective at a first-block layer (L-BFGS stalls there from the faint-grey start: see
+    :func:`perceptual_utils.optimize.synthesize_style`; at deeper layers L-BFGS gives smoother pictures)."""
+    if optimizer != "auto":
+        return optimizer
+    return "lbfgs" if style_share == 0.0 else style_optimizer([layer])
+
+
 def reconstruct(image: torch.Tensor, layer: str, style_share: float, *, iterations: int,
-                frames_at: Sequence[int], seed: int = 0, optimizer: str = "lbfgs",
+                frames_at: Sequence[int], seed: int = 0, optimizer: str = "auto",
                 progress: bool = False):
     """One run of the panel's objective (see the module docstring); returns the
-    :class:`~perceptual_utils.optimize.OptimizationResult`."""
+    :class:`~perceptual_utils.optimize.OptimizationResult`. ``optimizer``: see :func:`panel_optimizer`."""
     if not 0.0 <= style_share <= 1.0:
         raise ValueError(f"style_share must be in [0, 1], got {style_share}")
+    optimizer = panel_optimizer(style_share, optimizer, layer)
     net = get_loss_network([layer])
     device = next(net.buffers()).device
     x0 = noise_image(tuple(image.shape[-2:]), seed)
@@ -188,7 +201,7 @@ def reconstruct(image: torch.Tensor, layer: str, style_share: float, *, iteratio
         image, image, content_layer=layer, style_layers=[layer],
         content_weight=(1.0 - style_share) / max(c0, 1e-12), style_weight=style_share / max(s0, 1e-12),
         tv_weight=0.0, init=x0, iterations=iterations, optimizer=optimizer, seed=seed,
-        frames_at=frames_at, progress=progress, loss_network=net)
+        lr=STYLE_ADAM_LR if optimizer == "adam" else None, frames_at=frames_at, progress=progress, loss_network=net)
 
 
 def frame_iterations(iterations: int, n_frames: int) -> list[int]:
@@ -207,15 +220,17 @@ def reconstruction_frames(
     style_shares: Sequence[float] = DEFAULT_SHARES,
     iterations: int = 100,
     n_frames: int = 8,
-    optimizer: str = "lbfgs",
+    optimizer: str = "auto",
     seed: int = 0,
     cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
     progress: bool = True,
+    on_progress: Callable[[int, int, str], None] | None = None,
 ) -> FrameSet:
     """Compute (or load from the cache) every frame the panel can show.
 
     ``len(layers) * len(style_shares)`` optimisation runs of ``iterations`` updates each, frames
-    kept at :func:`frame_iterations`. ``cache_dir=None`` disables the cache.
+    kept at :func:`frame_iterations`. ``cache_dir=None`` disables the cache. ``on_progress(done, total,
+    what)`` is called before each run and at the end (the panel's status line uses it).
     """
     layers = check_layers(layers)
     shares = [float(s) for s in style_shares]
@@ -237,10 +252,14 @@ def reconstruction_frames(
                 warnings.warn(f"{exc}; recomputing", stacklevel=2)
     frames: dict[tuple[str, float], torch.Tensor] = {}
     runs = [(layer, share) for layer in layers for share in shares]
-    for layer, share in tqdm(runs, desc="precomputing frames", disable=not progress):
+    for i, (layer, share) in enumerate(tqdm(runs, desc="precomputing frames", disable=not progress)):
+        if on_progress is not None:
+            on_progress(i, len(runs), f"{layer}, style share {share:.2f}")
         result = reconstruct(image, layer, share, iterations=iterations, frames_at=ks, seed=seed,
                              optimizer=optimizer)
         frames[(layer, share)] = torch.stack([_to_uint8(result.frames[k]) for k in ks])
+    if on_progress is not None:
+        on_progress(len(runs), len(runs), "done")
     frame_set = FrameSet(image, layers, shares, ks, frames, settings)
     if path is not None:
         frame_set.save(path)
@@ -258,6 +277,17 @@ def _png_bytes(image: torch.Tensor, scale: int = 1) -> bytes:
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    """Whether ``fn`` takes keyword ``name`` (or ``**kwargs``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _uploaded_bytes(value) -> bytes | None:
@@ -386,13 +416,22 @@ class ReconstructionPanel:
             image = self._image_from_inputs()
             self.status.value = "computing frames (this takes a while; the result is cached)..."
             self.button.disabled = True
-            self.set_frames(self._compute(image))
+            if _accepts(self._compute, "on_progress"):
+                frame_set = self._compute(image, on_progress=self._report_progress)
+            else:
+                frame_set = self._compute(image)
+            self.set_frames(frame_set)
             return True
         except (ValueError, OSError) as exc:
             self.status.value = f"error: {exc}"
             return False
         finally:
             self.button.disabled = False
+
+    def _report_progress(self, done: int, total: int, what: str) -> None:
+        """Progress of the button's computation in the status line (widget updates reach the browser
+        while the cell runs, so the kernel never looks frozen)."""
+        self.status.value = f"computing frames: run {done + 1 if done < total else total} of {total} ({what})"
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

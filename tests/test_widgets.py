@@ -119,3 +119,36 @@ def test_compute_button_uses_path_and_reports_errors(frames, tmp_path):
     assert panel.on_compute() is True and calls == [(3, 20, 24)]
     assert panel.current == ("relu1_2", 0.0, 4)  # reset onto the new frames
     assert not panel.button.disabled
+
+
+def test_panel_uses_adam_only_for_a_first_block_gram_term():
+    from perceptual_utils.widgets import panel_optimizer
+
+    assert panel_optimizer(0.0) == "lbfgs" and panel_optimizer(0.5) == "adam" and panel_optimizer(1.0) == "adam"
+    assert panel_optimizer(1.0, layer="relu3_3") == "lbfgs" and panel_optimizer(0.5, layer="relu2_2") == "lbfgs"
+    assert panel_optimizer(1.0, "lbfgs") == "lbfgs"
+
+
+def test_compute_button_reports_progress(frames, tmp_path):
+    fs, _ = frames
+    seen = []
+
+    def compute(img, on_progress=None):
+        for i in range(3):
+            on_progress(i, 3, f"run {i}")
+            seen.append(panel.status.value)
+        on_progress(3, 3, "done")
+        return fs
+
+    panel = ReconstructionPanel(fs, compute=compute, display_px=32)
+    save_image(torch.rand(3, 20, 24), tmp_path / "mine.png")
+    panel.path_text.value = str(tmp_path / "mine.png")
+    assert panel.on_compute() is True
+    assert seen == [f"computing frames: run {i + 1} of 3 (run {i})" for i in range(3)]
+
+
+def test_reconstruction_frames_reports_each_run(image):
+    calls = []
+    reconstruction_frames(image, layers=["relu1_2"], style_shares=[0.0, 1.0], iterations=2, n_frames=2,
+                          cache_dir=None, progress=False, on_progress=lambda d, t, w: calls.append((d, t)))
+    assert calls == [(0, 2), (1, 2), (2, 2)]
