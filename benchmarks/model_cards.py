@@ -51,9 +51,31 @@ def sr_summary(report: dict) -> str:
             f"LPIPS {n['lpips']:.3f} (bicubic {b['lpips']:.3f})")
 
 
-def ship(run: Path, name: str) -> Path:
+def queue_wall_seconds(log: Path | None, name: str) -> float | None:
+    """Wall time of ``name`` from a training-queue log with lines ``== NAME start HH:MM:SS`` and
+    ``== NAME end HH:MM:SS`` (for runs made before the loop recorded its own time)."""
+    if log is None or not log.is_file():
+        return None
+    times = {}
+    for line in log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] == "==" and parts[1] == name and parts[2] in ("start", "end"):
+            h, m, sec = map(int, parts[3].split(":"))
+            times[parts[2]] = 3600 * h + 60 * m + sec
+    if {"start", "end"} <= set(times):
+        return float((times["end"] - times["start"]) % 86400)
+    return None
+
+
+def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | None = None) -> Path:
     model = load_model(run / "model.safetensors")
     info = dict(model.training_info)
+    if "train_seconds" not in info:
+        wall = queue_wall_seconds(queue_log, name)
+        if wall is not None:
+            info["train_seconds"] = wall  # includes loading and the speed measurement of --time-budget
+    if hardware and "hardware" not in info:
+        info["hardware"] = hardware
     info["command"] = command_for(info)
     report_path = RESULTS / f"{name}.json"
     if report_path.is_file():
@@ -72,7 +94,9 @@ def _minutes(info: dict) -> str:
 def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
     t = meta["training"]
     lines = [f"### `{name}` — {Path(t['style']).stem.replace('_', ' ')}", ""]
-    lines += [f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} (crops {t.get('crop_schedule')}), "
+    crops = ", then ".join(f"{size} px" + (f" from step {first}" if first else "")
+                           for first, size in t.get("crop_schedule", [[0, t["image_size"]]]))
+    lines += [f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} (crops of {crops}), "
               f"{t.get('recipe', '?')} recipe, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
               f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
               f"{t['content_weight']:g}, style {t['style_weight']:g}, TV {t['tv_weight']:g}; style image "
@@ -167,12 +191,33 @@ def write_cards() -> Path:
     return readme
 
 
+def write_gallery(size: int = 256) -> Path:
+    """``models/gallery.jpg``: each held-out demo photo, then every shipped style model's output."""
+    import torch
+
+    from perceptual_utils.data import content_photos
+    from perceptual_utils.images import save_image
+    from perceptual_utils.shipped_models import list_models
+    from perceptual_utils.stylize import prepare_model, stylize
+
+    styles = [prepare_model(m.path) for m in list_models("style_transfer")]
+    rows = []
+    for photo in content_photos(4, size):
+        rows.append(torch.cat([photo] + [stylize(net, photo) for net in styles], dim=-1))
+    return save_image(torch.cat(rows, dim=-2), models_dir() / "gallery.jpg", quality=88)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ship", nargs=2, action="append", metavar=("RUN_FOLDER", "NAME"), default=[])
+    p.add_argument("--hardware", help="where the shipped runs trained, if their metadata does not say")
+    p.add_argument("--queue-log", type=Path, help="training-queue log with start/end times per model name")
+    p.add_argument("--gallery", action="store_true", help="also render models/gallery.jpg")
     args = p.parse_args()
     for run, name in args.ship:
-        print("shipped:", ship(Path(run), name))
+        print("shipped:", ship(Path(run), name, args.hardware, args.queue_log))
+    if args.gallery:
+        print("gallery:", write_gallery())
     print("cards:", write_cards())
 
 

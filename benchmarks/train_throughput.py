@@ -205,7 +205,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--variants", action="store_true", help="also channels-last and torch.compile combinations")
+    p.add_argument("--variants", action="store_true", help="also the channels-last combinations")
+    p.add_argument("--compile", action="store_true", help="also torch.compile (slow to compile on a CPU)")
     p.add_argument("--no-sr", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -221,6 +222,7 @@ def main() -> None:
         if args.variants:
             steps["ours, bf16 + channels-last"] = make_our_style_step(style, batch, True, channels_last=True)
             steps["ours, fp32 + channels-last"] = make_our_style_step(style, batch, False, channels_last=True)
+        if args.compile:
             t0 = time.perf_counter()
             compiled = make_our_style_step(style, batch, True, compile_net=True)
             compiled()  # compile
@@ -233,6 +235,7 @@ def main() -> None:
             print(f"  {name:32s} {r['images_per_second']:6.2f} images/s  ({r['seconds_per_step']:.3f} s/step, "
                   f"{r['images_per_second'] / peer:.2f}x peer)")
         report["sizes"][str(size)] = result
+        save(report, args.threads)
     if not args.no_sr:
         steps = {"ours x4 feature (cpu recipe)": make_our_sr_step("feature", 8, 96, "modern", True),
                  "ours x4 pixel (cpu recipe)": make_our_sr_step("pixel", 8, 96, "modern", True),
@@ -242,10 +245,15 @@ def main() -> None:
         for name, r in result.items():
             print(f"  {name:32s} {r['images_per_second']:6.2f} patches/s ({r['seconds_per_step']:.3f} s/step)")
         report["sr"] = result
+    print(f"written: {save(report, args.threads)}")
+
+
+def save(report: dict, threads: int) -> Path:
+    """Write the report so far (a long run that is cut short still leaves its finished sizes)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"train_throughput_{args.threads}t.json"
+    out = RESULTS / f"train_throughput_{threads}t.json"
     out.write_text(json.dumps(report, indent=2))
-    print(f"written: {out}")
+    return out
 
 
 if __name__ == "__main__":

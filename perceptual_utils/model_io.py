@@ -68,6 +68,10 @@ def atomic_write(path: str | os.PathLike, write_fn) -> Path:
         write_fn(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp makes owner-only files; give the result the permissions of a plain open()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -379,7 +379,8 @@ def _run_cli(args: argparse.Namespace) -> int:
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-style`` to the command line."""
     p = subparsers.add_parser(
-        "train-style", help="train a feed-forward style transfer network for one style image",
+        "train-style",
+        help="train a feed-forward style transfer network (one style, or several with conditional instance norm)",
         description="Train the paper's image transformation network for one style. Without CUDA the cpu recipe "
                     "is the default (modern network, 128 px crops then a 256 px fine-tune, cosine decay, bf16 where "
                     "native); --recipe paper gives the paper's. Runs data-parallel under torchrun. "

@@ -175,3 +175,16 @@ def test_match_histograms_gives_reference_distribution():
         # ranks preserved: a monotone remapping of each channel
         order = image[c].flatten().argsort()
         assert (out[c].flatten()[order].diff() >= -1e-6).all()
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    """Atomic writes go through mkstemp (owner-only); the result must be readable like open()'s."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        path = save_image(torch.rand(3, 8, 8), tmp_path / "out.png")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644

@@ -1,0 +1,91 @@
+"""Every model shipped in models/ loads, matches its metadata, works on a photo, and reproduces the
+quality recorded in benchmarks/results/cpu_recipe/ on a small subset."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from perceptual_utils.cli import main as cli_main
+from perceptual_utils.data import content_photos
+from perceptual_utils.model_io import ModelFileError, load_model, read_model_metadata
+from perceptual_utils.shipped_models import list_models, models_dir, resolve_model
+from perceptual_utils.sr_eval import evaluate_sr
+from perceptual_utils.style_eval import style_objective
+from perceptual_utils.stylize import stylize
+from perceptual_utils.upscale import upscale
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "cpu_recipe"
+SHIPPED = list_models()
+STYLE = [m for m in SHIPPED if m.kind == "style_transfer"]
+SR = [m for m in SHIPPED if m.kind == "super_resolution"]
+
+
+def test_the_promised_models_are_shipped_small_and_half_precision():
+    names = {m.name for m in SHIPPED}
+    assert {"starry_night", "wave", "composition_vii", "the_scream"} <= names
+    assert {"x4_pixel", "x4_feature", "x8_feature"} <= names
+    total = sum(m.path.stat().st_size for m in SHIPPED)
+    assert total < 40e6, f"models/ holds {total / 1e6:.1f} MB"
+    from safetensors import safe_open
+
+    for m in SHIPPED:
+        with safe_open(str(m.path), framework="pt") as fh:
+            assert all(fh.get_slice(k).get_dtype() in ("F16", "I64") for k in fh.keys()), m.name
+
+
+@pytest.mark.parametrize("model", SHIPPED, ids=lambda m: m.name)
+def test_metadata_is_complete(model):
+    meta = read_model_metadata(model.path)
+    t = meta["training"]
+    assert {"command", "summary", "steps_done", "recipe", "hardware", "precision"} <= set(t), sorted(t)
+    assert t["command"].startswith("python -m perceptual_utils train-")
+    net = load_model(model.name)  # by name
+    assert net.config == meta["config"]
+    assert (RESULTS / f"{model.name}.json").is_file()
+    # never trained on the held-out demo photos
+    assert "content" not in Path(t["data"]).parts
+
+
+def test_names_resolve_and_unknown_names_list_the_available_ones(capsys):
+    assert resolve_model("starry_night", "style_transfer") == models_dir() / "starry_night.safetensors"
+    with pytest.raises(ModelFileError, match="available: .*starry_night"):
+        resolve_model("starry_nite", "style_transfer")
+    assert cli_main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(m.name in out for m in SHIPPED) and "Gatys-equivalent" in out
+
+
+@pytest.mark.parametrize("model", STYLE, ids=lambda m: m.name)
+def test_style_model_stylises_and_reproduces_its_objective(model):
+    report = json.loads((RESULTS / f"{model.name}.json").read_text())
+    net = load_model(model.name, kind="style_transfer")
+    photo = content_photos(1, report["size"])[0]
+    out = stylize(net, photo)
+    assert out.shape == photo.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert (out - photo).abs().mean() > 0.05  # it does change the photo
+    objective, _ = style_objective(net.training_info)
+    with torch.no_grad():
+        value = float(objective(out[None], content=photo[None])["total"])
+    recorded = report["per_photo"][0]["network_objective"]
+    assert value == pytest.approx(recorded, rel=0.02)
+
+
+@pytest.mark.parametrize("model", SR, ids=lambda m: m.name)
+def test_sr_model_upscales_and_reproduces_its_psnr(model, shared_data, tmp_path):
+    report = json.loads((RESULTS / f"{model.name}.json").read_text())
+    net = load_model(model.name, kind="super_resolution")
+    scale = net.config["scale"]
+    lr = torch.rand(3, 20, 24)
+    assert upscale(net, lr).shape == (3, 20 * scale, 24 * scale)
+    recorded = {r["image"]: r["psnr"] for r in report["set5_per_image"]["network"]}
+    subset = tmp_path / "sr" / "Two"
+    subset.mkdir(parents=True)
+    for name in ("baby", "bird"):
+        (subset / f"{name}.png").symlink_to(shared_data / "sr" / "Set5" / f"{name}.png")
+    result = evaluate_sr(net, scale, sets=["Two"], root=tmp_path, lpips=False, progress=False)
+    for row in result.per_image:
+        assert row["psnr"] == pytest.approx(recorded[row["image"]], abs=0.05), row["image"]
