@@ -77,12 +77,13 @@ def _cpu_flags() -> set[str]:
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16), so bf16 autocast
     is a speed-up there; elsewhere bf16 is emulated and slower than float32."""
-    try:
-        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags()) or not _cpu_flags()
+    flags = _cpu_flags()
+    if flags:  # Linux: the CPU says what it has
+        return bool({"avx512_bf16", "amx_bf16"} & flags)
+    try:  # elsewhere: ask oneDNN
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
-        pass
-    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+        return False
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

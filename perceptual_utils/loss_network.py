@@ -75,7 +75,6 @@ class LossNetwork(nn.Module):
             keep = {k: v for k, v in state.items() if int(k.split(".")[0]) <= deepest}
             features.load_state_dict(keep)
         self.features = features.eval().requires_grad_(False)
-        self._tap_index = {VGG16_RELU_INDEX[name]: name for name in self.layers}
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

@@ -29,8 +29,8 @@ from .loss_network import CONTENT_LAYER, LossNetwork
 from .losses import feature_reconstruction_loss, pixel_loss
 from .sr_net import SuperResolutionNet
 from .validation import check_training_args
-from .training import (TrainConfig, TrainResult, add_training_arguments, measure_step_seconds, parse_duration,
-                       plan_steps, planned_steps_from_checkpoint, report_training, resolve_recipe, train_loop)
+from .training import (TrainConfig, TrainResult, add_training_arguments, budgeted_steps, measure_step_seconds,
+                       report_training, resolve_recipe, train_loop)
 
 LOSSES = ("feature", "pixel")
 
@@ -178,13 +178,12 @@ def train_sr(
     loss_fn = SRLoss(loss, weights=weights)
     total_steps = int(r["steps"])
     if time_budget is not None:
-        planned = planned_steps_from_checkpoint(out_dir) if resume else None
-        if planned is None:
+        def measure_stages() -> list[tuple[float, float]]:
             pairs = [dataset[i] for i in range(int(r["batch_size"]))]
             batch = (torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs]))
-            seconds = measure_step_seconds(model, loss_fn, batch, device, amp=amp)
-            planned = plan_steps(parse_duration(time_budget) * 0.98, [(1.0, seconds)])
-        total_steps = planned
+            return [(1.0, measure_step_seconds(model, loss_fn, batch, device, amp=amp))]
+
+        total_steps = budgeted_steps(out_dir, time_budget, resume, measure_stages)
     preview_src = load_image(preview_image) if preview_image else _first_readable(data)
     config = TrainConfig(steps=total_steps, batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=seed,
                          checkpoint_every=checkpoint_every, preview_every=preview_every,

@@ -81,12 +81,18 @@ def gatys_iterations_to_reach(value: float, photo: torch.Tensor, style: torch.Te
             reached.append(k)
         return bool(reached)
 
-    result = gatys_style_transfer(
-        photo, style, content_weight=objective.content_weight, style_weight=objective.style_weight,
-        tv_weight=objective.tv_weight, style_size=max(style.shape[-2:]), init=init, iterations=cap,
-        content_layer=objective.content_layer, style_layers=objective.style_layers,
-        loss_network=objective.loss_network, callback=stop, progress=False)
+    result = _gatys(photo, style, objective, cap, init=init, callback=stop)
     return (reached[0] if reached else None), list(result.history["total"])
+
+
+def _gatys(photo: torch.Tensor, style: torch.Tensor, objective: PerceptualLoss, iterations: int,
+           init: str | torch.Tensor = "content", callback=None):
+    """Gatys' optimisation with exactly ``objective`` (its weights, layers, loss network and style size)."""
+    return gatys_style_transfer(
+        photo, style, content_weight=objective.content_weight, style_weight=objective.style_weight,
+        tv_weight=objective.tv_weight, style_size=max(style.shape[-2:]), init=init, iterations=iterations,
+        content_layer=objective.content_layer, style_layers=objective.style_layers,
+        loss_network=objective.loss_network, callback=callback, progress=False)
 
 
 def score_style_model(model: nn.Module | str | os.PathLike, photos: Sequence[torch.Tensor],
@@ -120,11 +126,7 @@ def gatys_checkerboard_ratio(model: nn.Module | str | os.PathLike, photo: torch.
     own fine brush texture also puts power at 2- and 4-pixel periods."""
     net = load_model(model, kind="style_transfer") if isinstance(model, (str, os.PathLike)) else model
     objective, style = style_objective(net.training_info)
-    result = gatys_style_transfer(
-        photo, style, content_weight=objective.content_weight, style_weight=objective.style_weight,
-        tv_weight=objective.tv_weight, style_size=max(style.shape[-2:]), iterations=iterations,
-        content_layer=objective.content_layer, style_layers=objective.style_layers,
-        loss_network=objective.loss_network, progress=False)
+    result = _gatys(photo, style, objective, iterations)
     return checkerboard_energy(result.image) / max(checkerboard_energy(photo), 1e-12)
 
 

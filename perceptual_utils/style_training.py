@@ -36,8 +36,8 @@ from .losses import PerceptualLoss
 from .style_net import StyleTransferNet
 from .config import resolve_device
 from .validation import check_training_args
-from .training import (TrainConfig, TrainResult, add_training_arguments, measure_step_seconds, parse_duration,
-                       plan_steps, planned_steps_from_checkpoint, report_training, resolve_recipe, train_loop)
+from .training import (TrainConfig, TrainResult, add_training_arguments, budgeted_steps, measure_step_seconds,
+                       report_training, resolve_recipe, train_loop)
 
 #: fast-neural-style's default: the style image is scaled so its long side is 384 px.
 DEFAULT_STYLE_SIZE = 384
@@ -299,8 +299,7 @@ def train_style(
 
     total_steps = int(r["steps"])
     if time_budget is not None:
-        planned = planned_steps_from_checkpoint(out_dir) if resume else None
-        if planned is None:
+        def measure_stages() -> list[tuple[float, float]]:
             probe = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed)
             fraction = float(r["fine_tune_fraction"]) if r["fine_tune_size"] else 0.0
             stages = [(1.0 - fraction, crop)] + ([(fraction, int(r["fine_tune_size"]))] if fraction else [])
@@ -310,9 +309,9 @@ def train_style(
                 if num_styles > 1:
                     batch = (batch, torch.zeros(batch.shape[0], dtype=torch.long))
                 costs.append((share, measure_step_seconds(net, loss_fn, batch, dev, amp=amp)))
-            # previews and checkpoints: about 2% of a short run on a CPU
-            planned = plan_steps(parse_duration(time_budget) * 0.98, costs)
-        total_steps = planned
+            return costs
+
+        total_steps = budgeted_steps(out_dir, time_budget, resume, measure_stages)
     schedule = crop_schedule(total_steps, crop, r["fine_tune_size"], float(r["fine_tune_fraction"]))
     samples_per_step = int(r["batch_size"]) * int(os.environ.get("WORLD_SIZE", "1"))
     dataset = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed, size_schedule=schedule,

@@ -169,6 +169,17 @@ def measure_step_seconds(model: nn.Module, loss_fn: Callable[[nn.Module, Any], d
     return float(statistics.median(times))
 
 
+def budgeted_steps(out_dir: str | os.PathLike, time_budget: str | float, resume: bool,
+                   measure_stages: Callable[[], Sequence[tuple[float, float]]]) -> int:
+    """The step count of a ``--time-budget`` run: the plan stored in a checkpoint being resumed,
+    else a new plan from ``measure_stages() -> [(fraction, seconds_per_step), ...]``, leaving 2% of
+    the budget for previews and checkpoints."""
+    planned = planned_steps_from_checkpoint(out_dir) if resume else None
+    if planned is None:
+        planned = plan_steps(parse_duration(time_budget) * 0.98, measure_stages())
+    return planned
+
+
 def planned_steps_from_checkpoint(out_dir: str | os.PathLike) -> int | None:
     """The step count a time-budgeted run planned, read from its checkpoint (``None`` if none),
     so a resumed run keeps its schedule instead of planning anew."""
