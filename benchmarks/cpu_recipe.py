@@ -35,17 +35,31 @@ def machine() -> str:
     return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def style_report(path: Path, photos: int, size: int, cap: int, starts: list[str], reference: int = 0) -> dict:
+def style_report(path: Path, photos: int, size: int, cap: int, starts: list[str], reference: int = 0,
+                 style_index: int | None = None) -> dict:
     images = content_photos(photos, size)
     names = [f"held-out {i + 1}" for i in range(photos)]
     t0 = time.perf_counter()
-    scores = score_style_model(path, images, names, starts=starts, cap=cap)
+    scores = score_style_model(path, images, names, starts=starts, cap=cap, style_index=style_index)
     summary = summarise(scores, cap)
     if reference:
-        summary["gatys_checkerboard_ratio_photo1"] = gatys_checkerboard_ratio(path, images[0], reference)
+        summary["gatys_checkerboard_ratio_photo1"] = gatys_checkerboard_ratio(path, images[0], reference,
+                                                                              style_index=style_index)
         summary["gatys_reference_iterations"] = reference
     return {"kind": "style_transfer", "size": size, "cap": cap, "summary": summary,
             "per_photo": scores_to_json(scores), "seconds": time.perf_counter() - t0}
+
+
+def print_style_summary(s: dict, starts: list[str], indent: str = "   ") -> None:
+    for start in starts:
+        bound = ">=" if s[f"gatys_iterations_{start}_capped"] else ""
+        print(f"{indent}Gatys-equivalent iterations from the {'photo' if start == 'content' else 'noise'}: "
+              f"median {bound}{s[f'gatys_iterations_{start}']:g} (per photo "
+              f"{s[f'gatys_iterations_{start}_per_photo']})")
+    print(f"{indent}network objective (mean) {s['network_objective_mean']:.3f}; checkerboard energy vs photo "
+          f"{s['checkerboard_ratio_mean']:.2f}x"
+          + (f" (Gatys, {s['gatys_reference_iterations']} it, photo 1: {s['gatys_checkerboard_ratio_photo1']:.2f}x)"
+             if "gatys_checkerboard_ratio_photo1" in s else ""))
 
 
 def sr_report(path: Path, sets: list[str]) -> dict:
@@ -76,18 +90,17 @@ def main() -> None:
     for path in args.models:
         meta = read_model_metadata(path)
         print(f"== {path.name} ({meta['kind']}) on {machine()}")
-        if meta["kind"] == "style_transfer":
+        styles = meta.get("training", {}).get("styles")
+        if meta["kind"] == "style_transfer" and styles:  # multi-style: each painting's own objective
+            report = {"kind": "style_transfer", "size": args.size, "cap": args.cap, "styles": {}}
+            for index, name in enumerate(styles):
+                print(f" - style {index}: {name}")
+                report["styles"][name] = style_report(path, args.photos, args.size, args.cap, args.starts,
+                                                      args.gatys_reference, style_index=index)
+                print_style_summary(report["styles"][name]["summary"], args.starts)
+        elif meta["kind"] == "style_transfer":
             report = style_report(path, args.photos, args.size, args.cap, args.starts, args.gatys_reference)
-            s = report["summary"]
-            for start in args.starts:
-                bound = ">=" if s[f"gatys_iterations_{start}_capped"] else ""
-                print(f"   Gatys-equivalent iterations from the {'photo' if start == 'content' else 'noise'}: "
-                      f"median {bound}{s[f'gatys_iterations_{start}']:g} (per photo "
-                      f"{s[f'gatys_iterations_{start}_per_photo']})")
-            print(f"   network objective (mean) {s['network_objective_mean']:.3f}; checkerboard energy vs photo "
-                  f"{s['checkerboard_ratio_mean']:.2f}x"
-                  + (f" (Gatys, {s['gatys_reference_iterations']} it, photo 1: {s['gatys_checkerboard_ratio_photo1']:.2f}x)"
-                     if "gatys_checkerboard_ratio_photo1" in s else ""))
+            print_style_summary(report["summary"], args.starts)
         else:
             report = sr_report(path, args.sets)
             for label, rows in report["rows"].items():

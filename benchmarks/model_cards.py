@@ -21,13 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "cpu_recipe"
 
 STYLE_TARGET = 50  # Gatys-equivalent iterations from the photo at 256 px (the paper: 50-100)
+MULTI_STYLE_TOLERANCE = 0.20  # each painting of a multi-style network within 20% of its single-style model
 
 
 def command_for(training: dict) -> str:
     """The train command that reproduces a model (paths relative to the data root)."""
     budget = training.get("time_budget")
     data = Path(training["data"]).name
-    if training["task"] == "style_transfer":
+    if training["task"] == "style_transfer" and isinstance(training["style"], list):
+        styles = " ".join(f"data/styles/{Path(p).name}" for p in training["style"])
+        cmd = (f"python -m perceptual_utils train-style --style {styles} --data data/train/{data} "
+               f"--out runs/{training.get('run_name', 'paintings')}")
+    elif training["task"] == "style_transfer":
         style = Path(training["style"]).name
         cmd = (f"python -m perceptual_utils train-style --style data/styles/{style} --data data/train/{data} "
                f"--out runs/{Path(style).stem}")
@@ -38,6 +43,10 @@ def command_for(training: dict) -> str:
 
 
 def style_summary(report: dict) -> str:
+    if "styles" in report:  # multi-style: the medians per painting
+        parts = [f"{name} {r['summary']['gatys_iterations_content']:g}/{r['summary']['gatys_iterations_noise']:g}"
+                 for name, r in report["styles"].items()]
+        return (f"{len(parts)} styles in one network; Gatys-equivalent iterations photo/noise: " + ", ".join(parts))
     s = report["summary"]
     return (f"Gatys-equivalent iterations {s['gatys_iterations_content']:g} from the photo, "
             f"{s['gatys_iterations_noise']:g} from noise (median of {s['photos']} held-out photos, 256 px)")
@@ -67,9 +76,15 @@ def queue_wall_seconds(log: Path | None, name: str) -> float | None:
     return None
 
 
-def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | None = None) -> Path:
+def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | None = None,
+         style_names: list[str] | None = None, note: str | None = None) -> Path:
     model = load_model(run / "model.safetensors")
     info = dict(model.training_info)
+    if style_names:  # what users type after --style (the run recorded the image file stems)
+        if len(style_names) != len(info.get("styles", [])):
+            raise SystemExit(f"--style-names: {len(style_names)} names for {len(info.get('styles', []))} styles")
+        info["styles"] = list(style_names)
+        info["run_name"] = name
     if "train_seconds" not in info:
         wall = queue_wall_seconds(queue_log, name)
         if wall is not None:
@@ -77,11 +92,14 @@ def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | No
     if hardware and "hardware" not in info:
         info["hardware"] = hardware
     info["command"] = command_for(info)
+    if note:
+        info["note"] = note
     report_path = RESULTS / f"{name}.json"
     if report_path.is_file():
         report = json.loads(report_path.read_text())
         info["summary"] = style_summary(report) if report["kind"] == "style_transfer" else sr_summary(report)
-    dest = models_dir() / f"{name}.safetensors"
+    dest = models_dir() / f"{name}.safetensors"  # a name like teaching/NAME ships into a subfolder
+    dest.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, dest, training=info, half=True)
     return dest
 
@@ -114,6 +132,62 @@ def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
         lines.append(f"- **Target** >= {STYLE_TARGET} from the photo (the paper: 50-100): {verdict}.")
         lines.append(f"- **Checkerboard energy** of the outputs: {s['checkerboard_ratio_mean']:.2f}x the photos' own "
                      f"(1.0 = none added).")
+    return lines + [""]
+
+
+def single_style_reports() -> dict[str, tuple[str, dict]]:
+    """``{style image stem: (model name, report)}`` of the measured single-style models."""
+    found = {}
+    for path in sorted(RESULTS.glob("*.json")):
+        report = json.loads(path.read_text())
+        style = report.get("training", {}).get("style")
+        if report.get("kind") == "style_transfer" and isinstance(style, str) and "summary" in report:
+            found[Path(style).stem] = (path.stem, report)
+    return found
+
+
+def multi_style_card(name: str, meta: dict, report: dict | None) -> list[str]:
+    t = meta["training"]
+    styles = t["styles"]
+    crops = ", then ".join(f"{size} px" + (f" from step {first}" if first else "")
+                           for first, size in t.get("crop_schedule", [[0, t["image_size"]]]))
+    lines = [f"### `{name}` — {len(styles)} paintings in one network (conditional instance norm)", "",
+             f"- **Styles** (use `--style NAME`, `--mix A=0.7,B=0.3`, `--strength 0..1`): "
+             + ", ".join(f"`{s}`" for s in styles) + ".",
+             f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} (crops of {crops}; the styles "
+             f"take turns step by step, so each painting had about {t.get('steps_done', 0) // len(styles)} steps), "
+             f"{t.get('recipe', '?')} recipe, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
+             f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
+             f"{t['content_weight']:g}, style {', '.join(f'{w:g}' for w in t['style_weights'])}, TV {t['tv_weight']:g}; "
+             f"style images at {t['style_size']} px.",
+             f"- **Reproduce**: `{t.get('command', command_for(t))}`"]
+    if report:
+        singles = single_style_reports()
+        photos = next(iter(report["styles"].values()))["summary"]["photos"]
+        lines += ["", f"Gatys-equivalent iterations (median of {photos} "
+                      f"held-out photos at {report['size']} px, cap {report['cap']}) against the single-style model of the "
+                      f"same painting; target: within {MULTI_STYLE_TOLERANCE:.0%} of it (from the photo).", "",
+                  f"| style | from the photo | from noise | checkerboard | single-style model (photo / noise) | within {MULTI_STYLE_TOLERANCE:.0%} |",
+                  "|---|---|---|---|---|---|"]
+        for style, image, r in zip(styles, t["style"], report["styles"].values()):
+            s = r["summary"]
+            single = singles.get(Path(image).stem)
+            if single:
+                ref = single[1]["summary"]
+                ratio = s["gatys_iterations_content"] / ref["gatys_iterations_content"]
+                # "within 20%": at least 80% of the single-style count (more is better, so above is fine)
+                verdict = "yes" if ratio >= 1 - MULTI_STYLE_TOLERANCE else f"**no** ({ratio:.0%} of it)"
+                ref_text = f"`{single[0]}` {ref['gatys_iterations_content']:g} / {ref['gatys_iterations_noise']:g}"
+            else:
+                verdict, ref_text = "-", "-"
+            lines.append(f"| {style} | {s['gatys_iterations_content']:g} {s['gatys_iterations_content_per_photo']} | "
+                         f"{s['gatys_iterations_noise']:g} {s['gatys_iterations_noise_per_photo']} | "
+                         f"{s['checkerboard_ratio_mean']:.2f}x | {ref_text} | {verdict} |")
+        lines.append("")
+        lines.append(f"- **Target** >= {STYLE_TARGET} from the photo (the paper: 50-100): "
+                     + ("met" if all(r["summary"]["gatys_iterations_content"] >= STYLE_TARGET
+                                     for r in report["styles"].values()) else "**missed** for every painting, as for "
+                        "the single-style models (minutes of one CPU core instead of hours of a GPU)") + ".")
     return lines + [""]
 
 
@@ -183,9 +257,19 @@ def write_cards() -> Path:
                 continue
             report_path = RESULTS / f"{path.stem}.json"
             report = json.loads(report_path.read_text()) if report_path.is_file() else None
-            out += card(path.stem, meta, report)
+            multi = kind == "style_transfer" and meta.get("training", {}).get("styles")
+            out += (multi_style_card if multi else card)(path.stem, meta, report)
             out.append(f"File size: {path.stat().st_size / 1e6:.1f} MB.")
             out.append("")
+    teaching = sorted((folder / "teaching").glob("*.safetensors"))
+    if teaching:
+        out += ["## Teaching models", "",
+                "Not listed by `models` and not meant for use: networks a notebook compares against the shipped ones.", ""]
+        for path in teaching:
+            t = read_model_metadata(path)["training"]
+            out += [f"- `teaching/{path.name}`: {t.get('note', '')} {t.get('steps_done')} steps, {_minutes(t)} on "
+                    f"{t.get('hardware', 'a CPU')}; {path.stat().st_size / 1e6:.1f} MB.".replace(":  ", ": ")]
+        out.append("")
     readme = folder / "README.md"
     readme.write_text("\n".join(out).rstrip() + "\n")
     return readme
@@ -200,7 +284,8 @@ def write_gallery(size: int = 256) -> Path:
     from perceptual_utils.shipped_models import list_models
     from perceptual_utils.stylize import prepare_model, stylize
 
-    styles = [prepare_model(m.path) for m in list_models("style_transfer")]
+    styles = [prepare_model(m.path) for m in list_models("style_transfer")
+              if not read_model_metadata(m.path).get("training", {}).get("styles")]  # one painting per column
     rows = []
     for photo in content_photos(4, size):
         rows.append(torch.cat([photo] + [stylize(net, photo) for net in styles], dim=-1))
@@ -213,9 +298,11 @@ def main() -> None:
     p.add_argument("--hardware", help="where the shipped runs trained, if their metadata does not say")
     p.add_argument("--queue-log", type=Path, help="training-queue log with start/end times per model name")
     p.add_argument("--gallery", action="store_true", help="also render models/gallery.jpg")
+    p.add_argument("--style-names", nargs="+", help="names of a multi-style model's styles, in training order")
+    p.add_argument("--note", help="what the shipped model is for (teaching models' one-line card)")
     args = p.parse_args()
     for run, name in args.ship:
-        print("shipped:", ship(Path(run), name, args.hardware, args.queue_log))
+        print("shipped:", ship(Path(run), name, args.hardware, args.queue_log, args.style_names, args.note))
     if args.gallery:
         print("gallery:", write_gallery())
     print("cards:", write_cards())

@@ -46,16 +46,31 @@ class PhotoScore:
     gatys_curves: dict[str, list[float]] = field(default_factory=dict)
 
 
-def style_objective(training: dict[str, Any], loss_network=None) -> tuple[PerceptualLoss, torch.Tensor]:
+def style_objective(training: dict[str, Any], loss_network=None,
+                    style_index: int | None = None) -> tuple[PerceptualLoss, torch.Tensor]:
     """The objective a network was trained with (weights, layers, style image and size), from
-    its model file's training metadata; returns the loss (style set) and the style image."""
-    style = Path(training["style"])
+    its model file's training metadata; returns the loss (style set) and the style image.
+
+    A multi-style network records one style image and one style weight per style
+    (``"style"`` and ``"style_weights"`` are lists); ``style_index`` picks the one to score."""
+    styles = training["style"]
+    style_weight = training["style_weight"]
+    if isinstance(styles, (list, tuple)):
+        if style_index is None:
+            raise ValueError(f"a multi-style network ({len(styles)} styles): give style_index")
+        if not 0 <= style_index < len(styles):
+            raise ValueError(f"style_index {style_index} out of range for {len(styles)} styles")
+        style_weight = training.get("style_weights", [style_weight] * len(styles))[style_index]
+        styles = styles[style_index]
+    elif style_index not in (None, 0):
+        raise ValueError(f"style_index {style_index}: a single-style network has only style 0")
+    style = Path(styles)
     size = training.get("style_size")
     image = load_image(style, size=size, long_side=True) if size else load_image(style)
     layers = list(training.get("style_layers", STYLE_LAYERS))
     content = training.get("content_layer", CONTENT_LAYER)
     net = loss_network or get_loss_network(list(dict.fromkeys([content] + layers)), device="cpu")
-    objective = PerceptualLoss(content_weight=training["content_weight"], style_weight=training["style_weight"],
+    objective = PerceptualLoss(content_weight=training["content_weight"], style_weight=style_weight,
                                tv_weight=training["tv_weight"], content_layer=content, style_layers=layers,
                                loss_network=net)
     objective.set_style(image)
@@ -97,15 +112,16 @@ def _gatys(photo: torch.Tensor, style: torch.Tensor, objective: PerceptualLoss, 
 
 def score_style_model(model: nn.Module | str | os.PathLike, photos: Sequence[torch.Tensor],
                       names: Sequence[str] | None = None, starts: Sequence[str] = STARTS, cap: int = 150,
-                      progress: bool = True) -> list[PhotoScore]:
+                      progress: bool = True, style_index: int | None = None) -> list[PhotoScore]:
     """Score a style network on held-out ``photos`` (each ``(3, S, S)``): its objective, Gatys'
-    iterations to match it from each start, and its checkerboard energy relative to the photo."""
+    iterations to match it from each start, and its checkerboard energy relative to the photo.
+    ``style_index``: which style of a multi-style network (its objective for that painting)."""
     net = load_model(model, kind="style_transfer") if isinstance(model, (str, os.PathLike)) else model
-    objective, style = style_objective(net.training_info)
+    objective, style = style_objective(net.training_info, style_index=style_index)
     scores = []
     for i, photo in enumerate(photos):
         name = names[i] if names else f"photo {i + 1}"
-        out = stylize(net, photo)
+        out = stylize(net, photo, style=style_index)
         with torch.no_grad():
             value = float(objective(out[None], content=photo[None])["total"])
         ratio = checkerboard_energy(out) / max(checkerboard_energy(photo), 1e-12)
@@ -120,12 +136,13 @@ def score_style_model(model: nn.Module | str | os.PathLike, photos: Sequence[tor
     return scores
 
 
-def gatys_checkerboard_ratio(model: nn.Module | str | os.PathLike, photo: torch.Tensor, iterations: int = 100) -> float:
+def gatys_checkerboard_ratio(model: nn.Module | str | os.PathLike, photo: torch.Tensor, iterations: int = 100,
+                             style_index: int | None = None) -> float:
     """Checkerboard energy of Gatys' result (L-BFGS from the photo, ``iterations``, the network's
     objective) relative to the photo's: a reference for the network's ratio, since a painting's
     own fine brush texture also puts power at 2- and 4-pixel periods."""
     net = load_model(model, kind="style_transfer") if isinstance(model, (str, os.PathLike)) else model
-    objective, style = style_objective(net.training_info)
+    objective, style = style_objective(net.training_info, style_index=style_index)
     result = _gatys(photo, style, objective, iterations)
     return checkerboard_energy(result.image) / max(checkerboard_energy(photo), 1e-12)
 
