@@ -22,9 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ENV_DATA, ENV_PROFILE, ENV_WEIGHTS, data_root, default_device
-from .datasets import ImageFolderDataset  # re-exported: ``perceptual_utils.ImageFolderDataset``
-from .images import IMAGE_EXTENSIONS
+import skimage.data
+import torchvision
+
+from .config import ENV_DATA, ENV_PROFILE, ENV_WEIGHTS, data_root, default_device, get_profile
+from .images import IMAGE_EXTENSIONS, center_crop, load_image, resize_short_side
+from .training_data import ImageFolderDataset  # re-exported: ``perceptual_utils.ImageFolderDataset``
+from .vgg.weights import WeightsNotFoundError, resolve_weights
 
 SR_DATASETS = ("Set5", "Set14", "BSD100")
 
@@ -130,8 +134,6 @@ def content_photos(n: int, size: int | None = None, root: str | os.PathLike | No
 
     With ``size``, each is resized to ``size`` on its short side and centre-cropped square.
     """
-    from .images import center_crop, load_image, resize_short_side
-
     folder = data_root(root) / "content"
     images = [load_image(p) for p in _images_in(folder)[:n]] if folder.is_dir() else []
     images += [sample_image(name) for name in list(SAMPLE_IMAGES)[: n - len(images)]]
@@ -143,8 +145,6 @@ def content_photos(n: int, size: int | None = None, root: str | os.PathLike | No
 
 
 def _skimage_loader(name: str) -> Callable[[], np.ndarray]:
-    import skimage.data
-
     return getattr(skimage.data, name)
 
 
@@ -163,6 +163,32 @@ def sample_image(name: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / scale).permute(2, 0, 1).contiguous()
 
 
+def example_image(path: str | os.PathLike | None = None, *, kind: str = "content", name: str | None = None,
+                  size: int | None = None, square: bool = True) -> tuple[torch.Tensor, str]:
+    """The image a notebook works on, and where it came from.
+
+    ``path`` (the user's own photo) wins. Otherwise ``data_root()/kind/name`` (e.g. ``content/
+    tubingen.jpg``, ``styles/starry_night_crop.jpg``) when the data root has it, else an image that
+    ships with scikit-image (``astronaut`` for content, ``chelsea`` otherwise), so notebooks always
+    run offline. Resized so the short side is ``size`` and, with ``square``, centre-cropped.
+    """
+    if path is not None:
+        image, source = load_image(path), str(path)
+    elif name is not None and (data_root() / kind / name).is_file():
+        image, source = load_image(data_root() / kind / name), f"{kind}/{name} (data root)"
+    else:
+        fallback = "astronaut" if kind == "content" else "chelsea"
+        image = sample_image(fallback)
+        source = f"skimage.data.{fallback} (fallback: {kind}/{name} not found)"
+    if size is not None:
+        image = resize_short_side(image, size)
+        if square:
+            image = center_crop(image, size)
+    return image.contiguous(), source
+
+
+
+
 def _count_images(folder: Path, recursive: bool = False) -> int:
     if not folder.is_dir():
         return 0
@@ -175,11 +201,6 @@ def describe_environment(root: str | os.PathLike | None = None) -> dict[str, obj
 
     Returns a dict; values that are missing come with a ``fix`` entry saying what to do.
     """
-    import torchvision
-
-    from .config import get_profile
-    from .weights import WeightsNotFoundError, resolve_weights
-
     info: dict[str, object] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -218,4 +239,4 @@ def format_environment(info: dict[str, object]) -> str:
 
 __all__ = ["SAMPLE_IMAGES", "SR_DATASETS", "DataNotFoundError", "ImageFolderDataset", "style_path", "content_path",
            "list_styles", "list_content", "sr_dataset_dir", "train_dir", "sample_image", "describe_environment",
-           "format_environment"]
+           "format_environment", "example_image", "content_photos", "default_training_data"]

@@ -26,8 +26,8 @@ FORMAT = "perceptual_utils/1"
 #: kind -> "module:Class"; the class takes its metadata ``config`` as keyword arguments and
 #: exposes the same dict as ``.config``.
 MODEL_KINDS = {
-    "style_transfer": "perceptual_utils.style_net:StyleTransferNet",
-    "super_resolution": "perceptual_utils.sr_net:SuperResolutionNet",
+    "style_transfer": "perceptual_utils.style.net:StyleTransferNet",
+    "super_resolution": "perceptual_utils.sr.net:SuperResolutionNet",
 }
 
 

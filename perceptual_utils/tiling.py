@@ -156,7 +156,7 @@ def receptive_field(net: nn.Module) -> int:
     has one (:class:`StyleTransferNet`), else the sum of ``(kernel - 1) * dilation`` of every conv
     times its resolution (an upper bound for the plain conv stacks of this package)."""
     if hasattr(net, "layer_spec"):
-        from .style_net import receptive_field_growth
+        from .style.net import receptive_field_growth
 
         return receptive_field_growth(net.layer_spec())[-1][1]
     rf = 1

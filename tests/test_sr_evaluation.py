@@ -9,11 +9,11 @@ from PIL import Image
 
 from perceptual_utils import cli
 from perceptual_utils.model_io import save_model
-from perceptual_utils.sr_eval import evaluate_sr
-from perceptual_utils.sr_net import SuperResolutionNet
-from perceptual_utils.sr_training import train_sr
+from perceptual_utils.sr.evaluation import evaluate_sr
+from perceptual_utils.sr.net import SuperResolutionNet
+from perceptual_utils.sr.training import SRTrainSettings, train_sr
 
-SR_COMMANDS = ("perceptual_utils.sr_training", "perceptual_utils.upscale", "perceptual_utils.sr_eval")
+SR_COMMANDS = ("perceptual_utils.sr.training", "perceptual_utils.sr.upscale", "perceptual_utils.sr.evaluation")
 
 
 @pytest.fixture
@@ -73,9 +73,9 @@ def test_evaluate_network_writes_table_csv_json_crops(tiny_root, tmp_path):
 @pytest.mark.parametrize("loss", ["pixel", "feature"])
 def test_a_few_training_steps_reduce_the_loss(tiny_root, tmp_path, loss):
     # One 40x40 training image and 40 px patches: every step sees the same batch.
-    _, result = train_sr(scale=4, loss=loss, data=tiny_root / "train" / "one", steps=12, out_dir=tmp_path / loss,
-                         batch_size=2, patch=40, num_workers=0, progress=False, checkpoint_every=100,
-                         preview_every=100, net_options={"channels": 16, "num_residual": 1}, recipe="paper")
+    result = train_sr(tiny_root / "train" / "one", tmp_path / loss, net={"scale": 4, "channels": 16, "num_residual": 1},
+                      loss=loss, train=SRTrainSettings(recipe="paper", steps=12, batch_size=2, patch=40, num_workers=0,
+                                                       progress=False, checkpoint_every=100, preview_every=100))
     losses = [row["total"] for row in result.history]
     assert len(losses) == 12 and result.model_path is not None
     assert sum(losses[-3:]) / 3 < 0.7 * losses[0]
@@ -95,7 +95,7 @@ def test_upscale_cli(tiny_root, tmp_path, run_cli, capsys):
 
 
 def test_cli_error_paths(tiny_root, tmp_path, run_cli, capsys):
-    from perceptual_utils.style_net import StyleTransferNet
+    from perceptual_utils.style.net import StyleTransferNet
 
     style = save_model(StyleTransferNet(channels=4, num_residual=1), tmp_path / "style.safetensors")
     image = tiny_root / "sr" / "Tiny" / "im0.png"
@@ -122,7 +122,7 @@ def test_evaluate_cli_bicubic_prints_table_and_paper(tiny_root, tmp_path, run_cl
 
 
 def test_comparison_table_puts_the_paper_beside_ours():
-    from perceptual_utils.sr_eval import SREvaluation, comparison_table
+    from perceptual_utils.sr.evaluation import SREvaluation, comparison_table
 
     rows = [{"set": "Set5", "image": "a", "psnr": 27.5, "ssim": 0.8, "lpips": 0.2},
             {"set": "Set5", "image": "b", "psnr": 28.5, "ssim": 0.7, "lpips": None}]

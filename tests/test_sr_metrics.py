@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from perceptual_utils.color import rgb_to_y_bt601
-from perceptual_utils.metrics import LPIPSMetric, psnr, shave, ssim
+from perceptual_utils.sr.metrics import LPIPSMetric, psnr, shave, ssim
 
 
 def _skimage_ssim(a: torch.Tensor, b: torch.Tensor, border: int = 0) -> float:
@@ -57,7 +57,7 @@ def test_ssim_matches_scikit_image(border):
 
 
 def test_ssim_on_a_real_image(shared_data):
-    from perceptual_utils.degradation import bicubic_upsample, evaluation_pair
+    from perceptual_utils.sr.degradation import bicubic_upsample, evaluation_pair
     from perceptual_utils.images import load_image
 
     lr, hr = evaluation_pair(load_image(shared_data / "sr" / "Set5" / "bird.png"), 4)
@@ -74,7 +74,7 @@ def test_ssim_on_a_real_image(shared_data):
 def lpips_pair():
     """Our LPIPSMetric and lpips.LPIPS with the same (local) VGG-16 trunk, nothing downloaded."""
     lpips = pytest.importorskip("lpips")
-    from perceptual_utils.weights import load_vgg16_features_state, resolve_weights
+    from perceptual_utils.vgg.weights import load_vgg16_features_state, resolve_weights
 
     ours = LPIPSMetric()
     # pnet_rand=True builds the trunk without downloading torchvision's weights; we load ours.

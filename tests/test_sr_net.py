@@ -6,11 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
-from perceptual_utils.degradation import (bicubic_downsample, bicubic_upsample, crop_to_multiple, degrade,
+from perceptual_utils.sr.degradation import (bicubic_downsample, bicubic_upsample, crop_to_multiple, degrade,
                                           evaluation_pair, gaussian_blur, make_lr_hr_pair)
 from perceptual_utils.model_io import ModelFileError, load_model, save_model
-from perceptual_utils.sr_net import SuperResolutionNet
-from perceptual_utils.upscale import upscale
+from perceptual_utils.sr.net import SuperResolutionNet
+from perceptual_utils.sr.upscale import upscale
 
 
 def _pil_float_resize(channel: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
@@ -129,7 +129,7 @@ def test_degradation_errors():
 
 
 def test_lr_hr_pairs_from_the_image_folder(shared_data):
-    from perceptual_utils.datasets import ImageFolderDataset
+    from perceptual_utils.training_data import ImageFolderDataset
 
     ds = ImageFolderDataset(shared_data / "train" / "t91", size=64, transform=make_lr_hr_pair(4), seed=3)
     lr, hr = ds[5]

@@ -8,8 +8,8 @@ import torch
 
 from perceptual_utils import cli, model_io
 from perceptual_utils.images import load_image, save_image
-from perceptual_utils.style_net import StyleTransferNet
-from perceptual_utils.stylize import prepare_model, register_cli, stylize
+from perceptual_utils.style.net import StyleTransferNet
+from perceptual_utils.style.stylize import prepare_model, register_cli, stylize
 
 
 def _trained_like_net(variant: str = "paper") -> StyleTransferNet:
@@ -169,7 +169,7 @@ def test_tiled_equals_whole_image_for_every_norm(variant):
 
 
 def test_exact_tiling_of_instance_norm_sr_net():
-    from perceptual_utils.sr_net import SuperResolutionNet
+    from perceptual_utils.sr.net import SuperResolutionNet
     from perceptual_utils.tiling import tiled_apply_exact
 
     net = _randomised_norms(SuperResolutionNet(2, channels=8, num_residual=1, norm="instance"))

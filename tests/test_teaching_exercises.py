@@ -1,6 +1,6 @@
 """The exercise checkers: each accepts the reference, says "not attempted" for a blank cell and names
 typical mistakes. The wrong answers below are written as a student would write them, independently of
-the catalogue inside perceptual_utils.exercises."""
+the catalogue inside perceptual_utils.teaching.exercises."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from perceptual_utils import degradation, exercises as ex, losses, metrics
+from perceptual_utils import losses
+from perceptual_utils.sr import degradation, metrics
+from perceptual_utils.teaching import exercises as ex
 from perceptual_utils.color import rgb_to_y_bt601
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from perceptual_utils.images import save_image
-from perceptual_utils.widgets import (FrameSet, ReconstructionPanel, cache_key, frame_iterations,
-                                      reconstruction_frames)
+from perceptual_utils.teaching.frames import FrameSet, cache_key, frame_iterations, reconstruction_frames
+from perceptual_utils.teaching.panel import ReconstructionPanel
 
 LAYERS = ["relu1_2", "relu2_2"]
 SHARES = [0.0, 1.0]
@@ -59,7 +59,7 @@ def test_cache_key_depends_on_image_and_settings(image):
 
 
 def test_cache_key_changes_with_the_algorithm(image, monkeypatch):
-    from perceptual_utils import widgets
+    from perceptual_utils.teaching import frames as widgets
 
     before = cache_key(image, {"iterations": 4})
     monkeypatch.setattr(widgets, "ALGORITHM_VERSION", widgets.ALGORITHM_VERSION + 1)
@@ -122,7 +122,7 @@ def test_compute_button_uses_path_and_reports_errors(frames, tmp_path):
 
 
 def test_panel_uses_adam_only_for_a_first_block_gram_term():
-    from perceptual_utils.widgets import panel_optimizer
+    from perceptual_utils.teaching.frames import panel_optimizer
 
     assert panel_optimizer(0.0) == "lbfgs" and panel_optimizer(0.5) == "adam" and panel_optimizer(1.0) == "adam"
     assert panel_optimizer(1.0, layer="relu3_3") == "lbfgs" and panel_optimizer(0.5, layer="relu2_2") == "lbfgs"

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from perceptual_utils import model_io
-from perceptual_utils.batch import process_images
-from perceptual_utils.datasets import ImageFolderDataset, StepSampler
+from perceptual_utils.process_files import process_images
+from perceptual_utils.training_data import ImageFolderDataset, StepSampler
 from perceptual_utils.images import save_image
 from perceptual_utils.tiling import tiled_apply
 from perceptual_utils.training import TrainConfig, train_loop

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torchvision
 
-from perceptual_utils import weights as weights_mod
+from perceptual_utils.vgg import weights as weights_mod
 from perceptual_utils.config import ENV_WEIGHTS
-from perceptual_utils.loss_network import (
+from perceptual_utils.vgg.network import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     VGG16_LAYERS,
@@ -15,7 +15,7 @@ from perceptual_utils.loss_network import (
     LossNetwork,
     min_input_size,
 )
-from perceptual_utils.weights import WeightsNotFoundError, load_vgg16_features_state, resolve_weights
+from perceptual_utils.vgg.weights import WeightsNotFoundError, load_vgg16_features_state, resolve_weights
 
 CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 

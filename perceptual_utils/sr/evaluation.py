@@ -1,6 +1,6 @@
 """The standard super-resolution benchmark: Set5, Set14, BSD100 at x4 and x8.
 
-Protocol (:mod:`perceptual_utils.degradation`, :mod:`perceptual_utils.metrics`): crop each HR
+Protocol (:mod:`perceptual_utils.sr.degradation`, :mod:`perceptual_utils.sr.metrics`): crop each HR
 image to multiples of the scale, LR by MATLAB-style bicubic downsampling rounded to 8 bits,
 super-resolve, round the result to 8 bits (as a saved image), then PSNR and SSIM on the BT.601
 Y channel after shaving ``scale`` pixels from each border, and LPIPS-VGG on the same RGB crop.
@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .config import data_root
+from ..cli_options import add_progress_option
+from ..config import data_root
 from .degradation import bicubic_upsample, evaluation_pair, quantize
-from .images import list_images, load_image, save_image
+from ..images import list_images, load_image, save_image
 from .metrics import LPIPSMetric, psnr, shave, ssim
 
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
@@ -83,7 +84,7 @@ class SREvaluation:
     def write_csv(self, path: str | os.PathLike, per_image: bool = True) -> Path:
         """Write per-image rows (or the per-set means) as CSV."""
         rows = self.per_image if per_image else self.summary
-        from .model_io import atomic_write
+        from ..model_io import atomic_write
 
         def write(tmp: str) -> None:
             with open(tmp, "w", newline="") as fh:
@@ -95,7 +96,7 @@ class SREvaluation:
 
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write means and per-image rows as JSON."""
-        from .model_io import atomic_write
+        from ..model_io import atomic_write
 
         text = json.dumps({"method": self.method, "scale": self.scale, "summary": self.summary,
                            "per_image": self.per_image}, indent=2)
@@ -218,7 +219,7 @@ def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .cli import CLIError
+    from ..cli import CLIError
 
     if (args.model is None) == (args.method is None):
         raise CLIError("give exactly one of --model FILE or --method bicubic")
@@ -242,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
         scale, target = args.scale or 4, args.method
     result = evaluate_sr(target, scale, sets=args.sets, root=args.root, per_image=args.per_image,
                          lpips=not args.no_lpips,
-                         match_histogram=not args.no_histogram_match, crops=args.crops, progress=not args.quiet,
+                         match_histogram=not args.no_histogram_match, crops=args.crops, progress=args.progress,
                          name=Path(args.model).stem if args.model is not None else None)
     print(result.table())
     if args.csv:
@@ -269,5 +270,5 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (faster)")
     p.add_argument("--no-histogram-match", action="store_true", help="do not histogram-match network outputs")
     p.add_argument("--crops", default=None, metavar="DIR", help="save side-by-side crops per image here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=_run)

@@ -11,7 +11,7 @@ Metric") is the perceptual metric the paper did not have: unit-normalise VGG-16 
 relu1_2 ... relu5_3 along the channels, square their differences, weight the channels with
 linear heads calibrated on human judgements, average over space, sum over layers. We run the
 heads shipped inside the ``lpips`` pip package (``lpips/weights/v0.1/vgg.pth``) on our own
-VGG-16 (:class:`~perceptual_utils.loss_network.LossNetwork`), so nothing is downloaded.
+VGG-16 (:class:`~perceptual_utils.vgg.network.LossNetwork`), so nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .color import rgb_to_y_bt601
-from .loss_network import LossNetwork
+from ..color import rgb_to_y_bt601
+from ..vgg.network import LossNetwork, require_layers
 
 #: LPIPS-VGG taps (the last ReLU of each of VGG-16's five blocks) and their channel counts.
 LPIPS_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
@@ -154,9 +154,7 @@ class LPIPSMetric(nn.Module):
         super().__init__()
         if loss_network is None:
             loss_network = LossNetwork(LPIPS_LAYERS, weights=weights)
-        missing = [name for name in LPIPS_LAYERS if name not in loss_network.layers]
-        if missing:
-            raise ValueError(f"loss network does not tap the LPIPS layers {missing}")
+        require_layers(loss_network, LPIPS_LAYERS, "the LPIPS loss network")
         self.net = loss_network
         path = Path(lin_weights) if lin_weights is not None else lpips_weights_path()
         state = torch.load(str(path), map_location="cpu", weights_only=True)

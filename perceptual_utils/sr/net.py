@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .blocks import NORMS, UPSAMPLES, ConvLayer, ResidualBlock, ScaledTanh, UpsampleLayer
+from ..blocks import NORMS, UPSAMPLES, ConvLayer, ResidualBlock, ScaledTanh, UpsampleLayer
 from .degradation import bicubic_upsample
 
 SCALES = (2, 4, 8)

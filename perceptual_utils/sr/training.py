@@ -13,24 +13,25 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .cli import CLIError
-from .config import seed_everything
-from .data import default_training_data
-from .datasets import ImageFolderDataset
+from ..errors import CLIError
+from ..config import seed_everything
+from ..datafiles import default_training_data
+from ..training_data import ImageFolderDataset
 from .degradation import bicubic_upsample, degrade, make_lr_hr_pair
-from .images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
-from .loss_network import CONTENT_LAYER, LossNetwork
-from .losses import feature_reconstruction_loss, pixel_loss
-from .sr_net import SuperResolutionNet
-from .validation import check_training_args
-from .training import (TrainConfig, TrainResult, add_training_arguments, budgeted_steps, measure_step_seconds,
-                       report_training, resolve_recipe, train_loop)
+from ..images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
+from ..vgg.network import CONTENT_LAYER, LossNetwork, require_layers
+from ..losses import feature_reconstruction_loss, pixel_loss
+from .net import SuperResolutionNet
+from ..validation import check_training_args
+from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_steps, measure_step_seconds,
+                       report_training, sort_options, train_loop)
 
 LOSSES = ("feature", "pixel")
 
@@ -43,15 +44,14 @@ class SRLoss(nn.Module):
     """
 
     def __init__(self, loss: str = "feature", layer: str = CONTENT_LAYER, loss_network: LossNetwork | None = None,
-                 weights: str | os.PathLike | None = None):
+                 vgg_weights: str | os.PathLike | None = None):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
         self.loss, self.layer = loss, layer
         if loss == "feature":
-            self.loss_network = loss_network if loss_network is not None else LossNetwork([layer], weights=weights)
-            if layer not in self.loss_network.layers:
-                raise ValueError(f"loss network does not tap {layer!r}")
+            self.loss_network = loss_network if loss_network is not None else LossNetwork([layer], weights=vgg_weights)
+            require_layers(self.loss_network, [layer])
         else:
             self.loss_network = None
 
@@ -105,114 +105,111 @@ SR_RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass
+class SRTrainSettings(TrainSettings):
+    """:class:`~perceptual_utils.training.TrainSettings` plus the SR task's data settings (``None``:
+    the recipe's). ``patch``: HR patch side, a multiple of the scale (LR patches are
+    ``patch // scale``). ``sigma``: Gaussian blur before downsampling (paper 1.0). ``resize_short``:
+    scale training photos to this short side first (``0``: native scale). ``preview_image``: HR
+    image for the previews (default: the first training image)."""
+
+    patch: int | None = None
+    sigma: float = 1.0
+    resize_short: int | None = None
+    preview_image: str | os.PathLike | None = None
+
+    recipe_keys = TrainSettings.recipe_keys + ("patch", "resize_short")
+
+
+#: :class:`SuperResolutionNet` options a ``net`` dict (or a flat keyword) may set; ``variant``
+#: defaults to the recipe's.
+SR_NET_KEYS = ("scale", "variant", "channels", "num_residual", "norm", "upsample", "padding", "global_residual")
+
+
 def train_sr(
-    scale: int = 4,
-    loss: str = "feature",
     data: str | os.PathLike | None = None,
-    steps: int | None = None,
     out_dir: str | os.PathLike = "runs/sr",
-    batch_size: int | None = None,
-    lr: float | None = None,
-    patch: int | None = None,
-    sigma: float = 1.0,
-    seed: int = 0,
-    checkpoint_every: int = 1000,
-    preview_every: int = 500,
-    num_workers: int | None = None,
-    resume: bool = True,
-    progress: bool = True,
-    device: str | None = None,
-    stop_after: int | None = None,
-    net_options: dict[str, Any] | None = None,
-    weights: str | os.PathLike | None = None,
-    preview_image: str | os.PathLike | None = None,
-    amp: bool = True,
-    recipe: str | None = None,
-    time_budget: str | float | None = None,
-    lr_schedule: str | None = None,
-    variant: str | None = None,
-    resize_short: int | None = None,
-) -> tuple[SuperResolutionNet, TrainResult]:
+    *,
+    net: dict[str, Any] | None = None,
+    loss: str = "feature",
+    train: TrainSettings | None = None,
+    vgg_weights: str | os.PathLike | None = None,
+    **options: Any,
+) -> TrainResult:
     """Train a :class:`SuperResolutionNet`; writes ``out_dir/model.safetensors``.
 
-    Settings left ``None`` come from ``recipe`` (:data:`SR_RECIPES`: ``"paper"``, the default
+    ``train_sr(data, out, net={"scale": 4}, loss="feature", train=SRTrainSettings(steps=3000))``:
+    the same shape as :func:`~perceptual_utils.style.training.train_style`. Each field may also be
+    given as a flat keyword (``scale=4, steps=3000``, the older call style; ``net_options=`` is
+    the older name of ``net``), which wins over the objects.
+
+    Settings left ``None`` come from the recipe (:data:`SR_RECIPES`: ``"paper"``, the default
     with CUDA: batch 4, 200k steps, Adam 1e-3, 288 px; ``"cpu"``, the default without).
 
     Args:
-        scale: 2, 4 or 8.
-        loss: ``"feature"`` (relu2_2 feature reconstruction) or ``"pixel"`` (per-pixel baseline).
         data: folder of training images (default: :func:`default_training_data`).
-        steps: total optimisation steps (resuming continues up to this number).
         out_dir: run folder (checkpoint, model.safetensors, history.csv, previews/).
-        patch: HR patch side; must be a multiple of ``scale`` (LR patches are ``patch // scale``).
-        sigma: Gaussian blur before downsampling (paper: 1.0).
-        stop_after: stop after this many steps of this call (resumable), e.g. for time-boxed runs.
-        net_options: extra :class:`SuperResolutionNet` arguments (channels, num_residual, norm, ...).
-        preview_image: HR image for previews (default: the first training image).
-        amp: mixed precision (CUDA; CPUs with native bf16).
-        recipe: ``"paper"`` or ``"cpu"`` (default: by device).
-        time_budget: e.g. ``"30m"``: choose ``steps`` from the measured seconds per step so the
-            schedule ends on time (a resumed run keeps its plan).
-        lr_schedule: ``"constant"`` or ``"cosine"``.
-        variant: ``"paper"`` or ``"modern"`` network (see :class:`SuperResolutionNet`).
-        resize_short: scale training photos to this short side first (``0``: native scale).
+        net: :class:`SuperResolutionNet` options (:data:`SR_NET_KEYS`): ``scale`` 2, 4 or 8
+            (default 4), ``variant`` ``"paper"`` or ``"modern"`` (default: the recipe's), ...
+        loss: ``"feature"`` (relu2_2 feature reconstruction) or ``"pixel"`` (per-pixel baseline).
+        train: an :class:`SRTrainSettings` (steps, batch size, learning rate, patch, resume, ...).
+        vgg_weights: VGG-16 weights file of the feature loss (the older keyword ``weights`` is the same).
 
     Returns:
-        The trained network (eval mode) and the :class:`TrainResult` (history, speed, model path).
+        The :class:`~perceptual_utils.training.TrainResult` (history, speed, model path) with the
+        trained network as ``result.model`` (eval mode, on the CPU).
     """
+    options = dict(options)
+    legacy_net = options.pop("net_options", None) or {}
+    train, net, rest = sort_options("train_sr", options, train, SRTrainSettings, {**legacy_net, **(net or {})},
+                                    SR_NET_KEYS, ("weights",))
+    vgg_weights = vgg_weights if vgg_weights is not None else rest.get("weights")
+    scale = int(net.pop("scale", 4))
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
-    r = resolve_recipe(recipe, SR_RECIPES, {"steps": steps, "batch_size": batch_size, "lr": lr, "patch": patch,
-                                            "variant": variant, "lr_schedule": lr_schedule,
-                                            "num_workers": num_workers, "resize_short": resize_short})
+    r = train.resolve(SR_RECIPES, variant=net.pop("variant", None))
     patch = int(r["patch"][int(scale)] if isinstance(r["patch"], dict) else r["patch"])
     if patch < 1 or patch % scale:
         raise ValueError(f"patch size {patch} must be a positive multiple of the scale {scale}")
     data = Path(data).resolve() if data is not None else default_training_data()
-    seed_everything(seed)  # the same initial weights for every run with this seed
-    model = SuperResolutionNet(scale=scale, **({"variant": r["variant"]} | (net_options or {})))
+    seed_everything(train.seed)  # the same initial weights for every run with this seed
+    model = SuperResolutionNet(scale=scale, **({"variant": r["variant"]} | net))
     resize = r["resize_short"]
     resize = max(int(resize), patch) if resize else (0 if resize == 0 else None)
     dataset = ImageFolderDataset(data, size=patch, resize_short=resize,
-                                 transform=make_lr_hr_pair(scale, sigma), seed=seed)
-    loss_fn = SRLoss(loss, weights=weights)
+                                 transform=make_lr_hr_pair(scale, train.sigma), seed=train.seed)
+    loss_fn = SRLoss(loss, vgg_weights=vgg_weights)
     total_steps = int(r["steps"])
-    if time_budget is not None:
+    if train.time_budget is not None:
         def measure_stages() -> list[tuple[float, float]]:
             pairs = [dataset[i] for i in range(int(r["batch_size"]))]
             batch = (torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs]))
-            return [(1.0, measure_step_seconds(model, loss_fn, batch, device, amp=amp))]
+            return [(1.0, measure_step_seconds(model, loss_fn, batch, train.device, amp=train.amp))]
 
-        total_steps = budgeted_steps(out_dir, time_budget, resume, measure_stages)
-    preview_src = load_image(preview_image) if preview_image else _first_readable(data)
-    config = TrainConfig(steps=total_steps, batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=seed,
-                         checkpoint_every=checkpoint_every, preview_every=preview_every,
-                         num_workers=int(r["num_workers"]), amp=amp, device=device, progress=progress,
-                         lr_schedule=r["lr_schedule"])
+        total_steps = budgeted_steps(out_dir, train.time_budget, train.resume, measure_stages)
+    preview_src = load_image(train.preview_image) if train.preview_image else _first_readable(data)
+    config = train.loop_config(r, total_steps)
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,
             "layer": CONTENT_LAYER if loss == "feature" else None, "data": str(data), "patch": int(patch),
-            "sigma": float(sigma), "resize_short": resize}
-    if time_budget is not None:
-        info["time_budget"] = str(time_budget)
+            "sigma": float(train.sigma), "resize_short": resize}
+    if train.time_budget is not None:
+        info["time_budget"] = str(train.time_budget)
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
-                        preview_fn=make_preview_fn(preview_src, scale, patch, sigma), resume=resume,
-                        stop_after=stop_after)
-    return model.cpu().eval(), result
+                        preview_fn=make_preview_fn(preview_src, scale, patch, train.sigma), resume=train.resume,
+                        stop_after=train.stop_after)
+    result.model = model.cpu().eval()
+    return result
 
 
 def _run(args: argparse.Namespace) -> int:
     check_training_args(args)
     if args.data is not None and not Path(args.data).is_dir():
         raise CLIError(f"{args.data}: no such folder of training images")
-    net_options = {k: v for k, v in {"channels": args.channels, "num_residual": args.num_residual,
-                                     "norm": args.norm, "upsample": args.upsample}.items() if v is not None}
-    _, result = train_sr(scale=args.scale, loss=args.loss, data=args.data, steps=args.steps, out_dir=args.out,
-                         batch_size=args.batch_size, lr=args.lr, patch=args.patch, sigma=args.sigma, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
-                         num_workers=args.workers, resume=not args.no_resume, device=args.device,
-                         net_options=net_options, progress=not args.no_progress, amp=not args.no_amp,
-                         stop_after=args.stop_after, weights=args.weights, recipe=args.recipe,
-                         time_budget=args.time_budget, lr_schedule=args.lr_schedule, variant=args.variant)
+    net = {k: v for k, v in {"scale": args.scale, "variant": args.variant, "channels": args.channels,
+                             "num_residual": args.num_residual, "norm": args.norm,
+                             "upsample": args.upsample}.items() if v is not None}
+    train = SRTrainSettings.from_args(args, patch=args.patch, sigma=args.sigma)
+    result = train_sr(args.data, args.out, net=net, loss=args.loss, train=train, vgg_weights=args.weights)
     return report_training(result, args, kind="super_resolution")
 
 

@@ -1,4 +1,4 @@
-"""Super-resolve images with a trained :class:`~perceptual_utils.sr_net.SuperResolutionNet`.
+"""Super-resolve images with a trained :class:`~perceptual_utils.sr.net.SuperResolutionNet`.
 
 ``python -m perceptual_utils upscale --model x4.safetensors --input photo.png --output big.png``
 
@@ -17,9 +17,13 @@ import os
 import torch
 from torch import nn
 
-from .images import match_histograms
-from .model_io import load_model
-from .tiling import has_instance_norm, receptive_field, tiled_apply, tiled_apply_exact
+from ..cli_options import add_device_option, add_progress_option
+from ..config import resolve_device
+from ..images import match_histograms
+from ..model_io import load_model
+from ..process_files import process_images
+from ..tiling import has_instance_norm, receptive_field, tiled_apply, tiled_apply_exact
+from ..validation import check_device, check_int
 
 #: Default tile side and overlap in *low-resolution* pixels. The network sees about 14 LR px
 #: around each pixel, so a 32 px overlap hides every tile border.
@@ -80,17 +84,14 @@ def upscale(model: nn.Module, image: torch.Tensor, match_histogram: bool = True,
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .batch import process_images
-    from .validation import check_device, check_int
-
     check_int("--tile", args.tile, minimum=16, zero_ok=True, optional=True)
     check_device(args.device)
-    model = load_sr_model(args.model, device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = load_sr_model(args.model, device=resolve_device(args.device))
 
     def fn(image: torch.Tensor) -> torch.Tensor:
         return upscale(model, image, match_histogram=not args.no_histogram_match, tile=args.tile).cpu()
 
-    return process_images(args.input, args.output, fn, progress=not args.quiet)
+    return process_images(args.input, args.output, fn, progress=args.progress)
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -105,6 +106,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="skip matching the output's colour histograms to the input's")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
                    help=f"tile side in input pixels for large images, 0 = whole image (default {DEFAULT_TILE})")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_option(p)
+    add_progress_option(p)
     p.set_defaults(func=_run)

@@ -9,7 +9,7 @@ iterations. We count from two starts: the photo itself (as Fig. 5 and notebook 0
 uniform noise (as Gatys et al. start). Gatys stops as soon as it passes the network, so a good
 network costs more iterations to evaluate than a poor one, and the cap bounds the cost.
 
-*Checkerboard energy*: :func:`~perceptual_utils.style_net.checkerboard_energy` of the output
+*Checkerboard energy*: :func:`~perceptual_utils.style.net.checkerboard_energy` of the output
 relative to the photo's own, the signature of uneven upsampling overlap (1.0: none added).
 """
 from __future__ import annotations
@@ -24,12 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .images import load_image
-from .losses import PerceptualLoss
-from .model_io import load_model
-from .optimize import gatys_style_transfer, get_loss_network
-from .loss_network import CONTENT_LAYER, STYLE_LAYERS
-from .style_net import checkerboard_energy
+from ..images import load_image
+from ..losses import PerceptualLoss
+from ..model_io import load_model
+from ..optimization.gatys import gatys_style_transfer
+from ..vgg.cache import get_loss_network
+from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
+from .net import checkerboard_energy
 from .stylize import stylize
 
 STARTS = ("content", "noise")

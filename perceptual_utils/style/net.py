@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ConditionalInstanceNorm2d, ConvLayer, ResidualBlock, ScaledTanh, UpsampleLayer
+from ..blocks import ConditionalInstanceNorm2d, ConvLayer, ResidualBlock, ScaledTanh, UpsampleLayer
 
 VARIANTS = ("paper", "modern")
 

@@ -29,12 +29,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .color import preserve_color as _preserve_color
-from .config import default_device
-from .images import load_image
-from .model_io import load_model
-from .style_net import fold_batch_norm
-from .tiling import receptive_field, tiled_apply_exact
+from ..cli_options import add_progress_option, add_device_option
+from ..color import preserve_color as _preserve_color
+from ..config import resolve_device
+from ..images import load_image
+from ..model_io import load_model
+from .net import fold_batch_norm
+from ..process_files import process_images
+from ..tiling import receptive_field, tiled_apply_exact
+from ..validation import check_device, check_int
 
 #: Images with more pixels than this are tiled automatically (about 2048 x 2048).
 AUTO_TILE_PIXELS = 2048 * 2048
@@ -58,9 +61,7 @@ def prepare_model(model: nn.Module | str | os.PathLike, device: str | torch.devi
         model = load_model(model, kind="style_transfer")
     if getattr(model, "inference_ready", False):
         return model
-    dev = torch.device(device) if device is not None else default_device()
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {dev} requested but CUDA is not available")
+    dev = resolve_device(device)
     net = fold_batch_norm(model.module if hasattr(model, "module") else model).to(dev).eval()
     net.requires_grad_(False)
     if dev.type == "cuda":
@@ -250,9 +251,6 @@ def stylize(model: nn.Module | str | os.PathLike, image: torch.Tensor | str | os
 # ----------------------------------------------------------------------------- command line
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from .batch import process_images
-    from .validation import check_device, check_int
-
     check_int("--tile", args.tile, minimum=16, zero_ok=True, optional=True)
     check_int("--overlap", args.overlap, minimum=0)
     check_device(args.device)
@@ -267,7 +265,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         args.input, args.output,
         lambda img: stylize(net, img, preserve_color=args.preserve_color, tile=args.tile, overlap=args.overlap,
                             style=selection, strength=strength),
-        progress=not args.no_progress)
+        progress=args.progress)
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -310,7 +308,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=int, default=None,
                    help=f"tile side in px for large images (default: {DEFAULT_TILE} above ~4 MP; 0 = never)")
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in px (default: %(default)s)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    add_device_option(p)
     p.add_argument("--no-half", action="store_true", help="float32 on CUDA too")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_option(p)
     p.set_defaults(func=_run_cli)

@@ -1,10 +1,10 @@
 """The paper's Table 1 on the current device: optimisation (Gatys et al.) vs the feed-forward network.
 
 Everything is measured in one run with the same objective: Gatys' method
-(:func:`~perceptual_utils.optimize.gatys_style_transfer`, L-BFGS on the
+(:func:`~perceptual_utils.optimization.gatys.gatys_style_transfer`, L-BFGS on the
 :class:`~perceptual_utils.losses.PerceptualLoss` of the feed-forward network) for 100, 300 and
 500 iterations, and one forward pass of the paper's :class:`StyleTransferNet` through the fast
-inference path (:func:`~perceptual_utils.stylize.prepare_model`), at 256, 512 and 1024 px.
+inference path (:func:`~perceptual_utils.style.stylize.prepare_model`), at 256, 512 and 1024 px.
 Reported times are medians over repeated runs after warm-up; the speed-up column divides the
 500-iteration Gatys time by the network's time. Training throughput (images/s) is measured too.
 
@@ -30,11 +30,16 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .config import data_root, default_device
-from .images import center_crop, load_image, resize_short_side
-from .loss_network import STYLE_LAYERS
-from .style_net import StyleTransferNet
+from ..cli_options import add_progress_option, add_device_option
+from ..config import data_root, resolve_device
+from ..images import center_crop, load_image, resize_short_side
+from ..vgg.network import STYLE_LAYERS
+from ..losses import PerceptualLoss
+from ..optimization.gatys import gatys_style_transfer
+from ..vgg.cache import get_loss_network
+from .net import StyleTransferNet
 from .stylize import prepare_model
+from .training import StyleTransferLoss
 
 PAPER_ITERATIONS = (100, 300, 500)
 PAPER_SIZES = (256, 512, 1024)
@@ -71,9 +76,6 @@ def _gatys_run(content: torch.Tensor, style: torch.Tensor, iterations: int, devi
     """One full Gatys optimisation with :func:`gatys_style_transfer`'s defaults (the same
     PerceptualLoss objective the network is trained on), timed from the call: returns the total
     seconds, the seconds until the image after each of ``marks`` updates was available, and the result."""
-    from .optimize import gatys_style_transfer
-    from .optimize import get_loss_network
-
     wanted, at = set(marks), {}
     net = get_loss_network(["relu2_2", *STYLE_LAYERS], device=device)
     _sync(device)
@@ -131,10 +133,7 @@ def time_feedforward(net: torch.nn.Module, size: int, device: torch.device, repe
 def training_throughput(style: torch.Tensor, device: torch.device, size: int = 256, batch_size: int = 4,
                         steps: int = 3, warmup: int = 1) -> dict[str, Any]:
     """Images/s of full training steps (network + VGG loss forward/backward + Adam), with the same
-    settings as :func:`~perceptual_utils.style_training.train_style` (AMP and channels-last on CUDA)."""
-    from .losses import PerceptualLoss
-    from .style_training import StyleTransferLoss
-
+    settings as :func:`~perceptual_utils.style.training.train_style` (AMP and channels-last on CUDA)."""
     perceptual = PerceptualLoss(style_layers=STYLE_LAYERS).to(device)
     perceptual.set_style(style.to(device))
     loss_fn = StyleTransferLoss(perceptual)
@@ -182,7 +181,7 @@ def run_benchmark(sizes: Sequence[int] = PAPER_SIZES, iterations: Sequence[int] 
         model: a trained style model file (default: an untrained paper network; same speed).
         train: also measure training images/s (``train_size`` crops, batch ``train_batch``).
     """
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     iterations = sorted(set(int(n) for n in iterations))
     root = data_root()
     content_path, style_path = root / "content" / "chicago.jpg", root / "styles" / "starry_night_crop.jpg"
@@ -255,7 +254,7 @@ def format_table(result: dict[str, Any], paper: bool = True) -> str:
 # ----------------------------------------------------------------------------- command line
 
 def _run_cli(args: argparse.Namespace) -> int:
-    dev = torch.device(args.device) if args.device else default_device()
+    dev = resolve_device(args.device)
     measure = args.measure_iterations
     if measure is None and dev.type == "cpu":
         measure = 3  # hours otherwise; say so in the table
@@ -263,7 +262,7 @@ def _run_cli(args: argparse.Namespace) -> int:
                            gatys_repeats=args.gatys_repeats, measure_iterations=measure or None,
                            model=args.model, train=not args.no_train, train_size=args.train_size,
                            train_batch=args.train_batch, train_steps=args.train_steps,
-                           progress=not args.no_progress)
+                           progress=args.progress)
     print(format_table(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -291,7 +290,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-size", type=int, default=256)
     p.add_argument("--train-batch", type=int, default=4)
     p.add_argument("--train-steps", type=int, default=3)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    add_device_option(p)
     p.add_argument("--json", help="write the results here as JSON")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress_option(p)
     p.set_defaults(func=_run_cli)

@@ -8,7 +8,7 @@ Loss weights: the paper's weights were tuned for the Caffe VGG-16 (BGR, 0-255 in
 feature magnitudes differ from torchvision's, so they do not carry over. Unless given, the
 weights are :class:`~perceptual_utils.losses.PerceptualLoss`'s defaults, which are calibrated
 for the torchvision weights with images in [0, 1] (see README, "Loss weights"): the same
-objective that :func:`~perceptual_utils.optimize.gatys_style_transfer` minimises, so the
+objective that :func:`~perceptual_utils.optimization.gatys.gatys_style_transfer` minimises, so the
 network and the optimisation baseline can be compared on one objective (the paper's Fig. 5).
 
 The loop itself (checkpoints, exact resume, AMP, DDP under ``torchrun``, previews) is the shared
@@ -17,36 +17,30 @@ The loop itself (checkpoints, exact resume, AMP, DDP under ``torchrun``, preview
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import seed_everything
-from .data import content_photos
-from .datasets import ImageFolderDataset
-from .images import center_crop, load_image, resize_short_side
-from .loss_network import CONTENT_LAYER, STYLE_LAYERS
-from .losses import PerceptualLoss
-from .style_net import StyleTransferNet
-from .config import resolve_device
-from .validation import check_training_args
-from .training import (TrainConfig, TrainResult, add_training_arguments, budgeted_steps, measure_step_seconds,
-                       report_training, resolve_recipe, train_loop)
+from ..config import seed_everything
+from ..datafiles import content_photos
+from ..training_data import ImageFolderDataset
+from ..images import center_crop, load_image, resize_short_side
+from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
+from ..losses import LossWeights, PerceptualLoss
+from .net import StyleTransferNet
+from ..config import resolve_device
+from ..validation import check_training_args
+from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_steps, measure_step_seconds,
+                       report_training, sort_options, train_loop)
 
 #: fast-neural-style's default: the style image is scaled so its long side is 384 px.
 DEFAULT_STYLE_SIZE = 384
-
-
-def default_loss_weights() -> dict[str, float]:
-    """PerceptualLoss's calibrated default weights (read from its signature, so they stay in sync)."""
-    params = inspect.signature(PerceptualLoss.__init__).parameters
-    return {k: float(params[k].default) for k in ("content_weight", "style_weight", "tv_weight")}
 
 
 class StyleTransferLoss(nn.Module):
@@ -149,10 +143,10 @@ def default_preview_images(size: int, root: str | os.PathLike | None = None, cou
 STYLE_RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"steps": 40_000, "batch_size": 4, "lr": 1e-3, "image_size": 256, "variant": "paper",
               "lr_schedule": "constant", "fine_tune_size": None, "fine_tune_fraction": 0.0,
-              "resize_short": None, "num_workers": 2, "style_weight": None},
+              "resize_short": None, "num_workers": 2, "loss": LossWeights()},
     "cpu": {"steps": 4000, "batch_size": 4, "lr": 1e-3, "image_size": 128, "variant": "modern",
             "lr_schedule": "cosine", "fine_tune_size": 256, "fine_tune_fraction": 0.15,
-            "resize_short": 256, "num_workers": 0, "style_weight": 2.0},
+            "resize_short": 256, "num_workers": 0, "loss": LossWeights(style_weight=2.0)},
 }
 RECIPES = tuple(STYLE_RECIPES)
 
@@ -169,48 +163,58 @@ def crop_schedule(steps: int, image_size: int, fine_tune_size: int | None,
     return [(0, int(image_size)), (first, int(fine_tune_size))] if first < steps else [(0, int(image_size))]
 
 
+@dataclass
+class StyleTrainSettings(TrainSettings):
+    """:class:`~perceptual_utils.training.TrainSettings` plus the style task's data settings
+    (``None``: the recipe's).
+
+    ``image_size``: side of the square training crops (paper 256, cpu 128). ``fine_tune_size``,
+    ``fine_tune_fraction``: train the last fraction of the steps on crops of this size (cpu: the
+    last 15% at 256 px). ``resize_short``: scale photos to this short side before cropping
+    (default: the crop size). ``style_size``: the style image's long side in px (``None``: as is;
+    larger values give smaller brush strokes relative to the content). ``preview_images``: fixed
+    validation photos (tensor ``(N, 3, H, W)`` or files; default: the data root's ``content/``
+    photos, cropped to ``min(image_size, 256)``).
+    """
+
+    image_size: int | None = None
+    fine_tune_size: int | None = None
+    fine_tune_fraction: float | None = None
+    resize_short: int | None = None
+    style_size: int | None = DEFAULT_STYLE_SIZE
+    preview_images: torch.Tensor | Sequence[str | os.PathLike] | None = None
+
+    recipe_keys = TrainSettings.recipe_keys + ("image_size", "fine_tune_size", "fine_tune_fraction", "resize_short")
+
+
+#: :class:`StyleTransferNet` options a ``net`` dict (or a flat keyword) may set; ``variant`` defaults to the recipe's.
+STYLE_NET_KEYS = ("variant", "channels", "num_residual", "upsample")
+
+
 def train_style(
     style: str | os.PathLike | Sequence[str | os.PathLike],
     data: str | os.PathLike,
     out_dir: str | os.PathLike,
-    steps: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    image_size: int | None = None,
-    style_size: int | None = DEFAULT_STYLE_SIZE,
-    content_weight: float | None = None,
-    style_weight: float | None = None,
-    tv_weight: float | None = None,
+    *,
+    net: dict[str, Any] | None = None,
+    loss: LossWeights | None = None,
+    train: TrainSettings | None = None,
     content_layer: str = CONTENT_LAYER,
     style_layers: Sequence[str] = STYLE_LAYERS,
-    variant: str | None = None,
-    channels: int = 32,
-    num_residual: int = 5,
-    upsample: str | None = None,
-    checkpoint_every: int = 1000,
-    preview_every: int = 500,
-    preview_images: torch.Tensor | Sequence[str | os.PathLike] | None = None,
-    seed: int = 0,
-    num_workers: int | None = None,
-    device: str | None = None,
-    amp: bool = True,
-    progress: bool = True,
-    resume: bool = True,
-    stop_after: int | None = None,
-    weights: str | os.PathLike | None = None,
-    recipe: str | None = None,
-    time_budget: str | float | None = None,
-    lr_schedule: str | None = None,
-    fine_tune_size: int | None = None,
-    fine_tune_fraction: float | None = None,
-    resize_short: int | None = None,
     style_weights: Sequence[float] | None = None,
+    vgg_weights: str | os.PathLike | None = None,
+    **options: Any,
 ) -> TrainResult:
     """Train a :class:`StyleTransferNet` for one style image (or one network for several, with
     conditional instance norm); writes ``out_dir/model.safetensors``.
 
-    Settings left ``None`` come from ``recipe`` (:data:`STYLE_RECIPES`: ``"paper"``, the
-    default with CUDA, or ``"cpu"``, the default without); any value given explicitly wins.
+    ``train_style(style, data, out, net={"channels": 16}, loss=LossWeights(style_weight=2),
+    train=StyleTrainSettings(steps=4000, recipe="cpu"))``; the same shape as
+    :func:`~perceptual_utils.sr.training.train_sr`. Each field may also be given as a flat keyword
+    (``steps=4000, channels=16, style_weight=2``, the older call style), which wins over the objects.
+
+    Settings left ``None`` come from the recipe (:data:`STYLE_RECIPES`: ``"paper"``, the default
+    with CUDA, or ``"cpu"``, the default without); any value given explicitly wins.
 
     Args:
         style: the style image file, or a list of several: one network then learns all of them
@@ -221,42 +225,27 @@ def train_style(
             its training info (``"styles"``). A list of one file is the single-style run.
         data: a folder of training photos (searched recursively), e.g. MS-COCO ``train2014``.
         out_dir: run folder (checkpoint, model file, ``history.csv``, ``previews/``).
-        steps, batch_size, lr: optimisation (paper: 40k, 4, 1e-3 with Adam).
-        image_size: side of the square training crops (paper: 256; cpu recipe: 128).
-        style_size: the style image's long side in px (``None``: as is). Larger values give
-            smaller-scale brush strokes relative to the content.
-        content_weight, style_weight, tv_weight: ``None`` uses the recipe's weights, which are
-            PerceptualLoss's calibrated defaults except the cpu recipe's style weight 2.
+        net: :class:`StyleTransferNet` options (:data:`STYLE_NET_KEYS`; ``upsample=None`` takes
+            the variant's default, ``variant`` the recipe's).
+        loss: the :class:`~perceptual_utils.losses.LossWeights` (default: the recipe's, which are
+            the calibrated defaults except the cpu recipe's style weight 2).
+        train: a :class:`StyleTrainSettings` (steps, batch size, learning rate, crops, resume, ...).
         content_layer, style_layers: VGG-16 layers of the two losses (paper defaults).
-        variant, channels, num_residual, upsample: architecture (see :class:`StyleTransferNet`;
-            ``upsample=None`` takes the variant's default).
-        checkpoint_every, preview_every: intervals in steps.
-        preview_images: fixed validation photos (tensor ``(N, 3, H, W)`` or files); default: the
-            photos in ``<data root>/content`` cropped to ``min(image_size, 256)``.
-        seed: initial weights, crop positions and data order.
-        resume: continue from ``out_dir/checkpoint.safetensors`` if present (exactly: the same
-            loss sequence as an uninterrupted run).
-        stop_after: stop after this many steps of this call (checkpointed, resumable).
-        weights: VGG-16 weights file (default: resolved as in :mod:`perceptual_utils.weights`).
-        recipe: ``"paper"`` or ``"cpu"`` (default: by device, see :func:`default_recipe`).
-        time_budget: e.g. ``"30m"``: measure this machine's seconds per step at each crop size
-            and choose ``steps`` so the whole schedule (crop sizes, learning-rate decay) ends on
-            time. A resumed run keeps the plan stored in its checkpoint.
-        lr_schedule: ``"constant"`` (paper) or ``"cosine"``.
-        fine_tune_size, fine_tune_fraction: train the last fraction of the steps on crops of
-            this size (cpu recipe: the last 15% at 256 px).
-        resize_short: scale photos to this short side before cropping (default: the crop size).
         style_weights: one style weight per style image (instead of ``style_weight``), e.g. to
             balance a painting whose Gram matrices are far from photos' against a gentler one.
+        vgg_weights: VGG-16 weights file (default: resolved as in :mod:`perceptual_utils.vgg.weights`;
+            the older keyword ``weights`` is the same).
 
     Returns:
         The :class:`~perceptual_utils.training.TrainResult` (model path, loss history, images/s),
-        with the trained network attached as ``result.model``.
+        with the trained network as ``result.model`` (eval mode, on the training device).
     """
-    r = resolve_recipe(recipe, STYLE_RECIPES, {
-        "steps": steps, "batch_size": batch_size, "lr": lr, "image_size": image_size, "variant": variant,
-        "lr_schedule": lr_schedule, "fine_tune_size": fine_tune_size, "fine_tune_fraction": fine_tune_fraction,
-        "resize_short": resize_short, "num_workers": num_workers, "style_weight": style_weight})
+    train, net, rest = sort_options("train_style", options, train, StyleTrainSettings, net, STYLE_NET_KEYS,
+                                    ("content_weight", "style_weight", "tv_weight", "weights"))
+    vgg_weights = vgg_weights if vgg_weights is not None else rest.get("weights")
+    style_weight = rest.get("style_weight")
+    r = train.resolve(STYLE_RECIPES, variant=net.get("variant"), loss=loss)
+    style_size, seed = train.style_size, train.seed
     style_paths = _style_list(style)
     num_styles = len(style_paths)
     style_images = [load_image(p, size=style_size, long_side=True) if style_size else load_image(p)
@@ -274,13 +263,13 @@ def train_style(
     largest = max(crop, int(r["fine_tune_size"] or 0))
     resize = max(int(r["resize_short"] or largest), largest)
 
-    w = default_loss_weights()
-    w.update({k: float(v) for k, v in (("content_weight", content_weight), ("style_weight", r["style_weight"]),
-                                       ("tv_weight", tv_weight)) if v is not None})
+    weights = r["loss"].updated(**{k: rest.get(k) for k in ("content_weight", "style_weight", "tv_weight")})
     if style_weights is not None and num_styles == 1:  # the same as style_weight=...
-        w["style_weight"] = per_style[0]
-    perceptual = PerceptualLoss(content_layer=content_layer, style_layers=list(style_layers), weights=weights, **w)
-    dev = resolve_device(device)
+        weights = weights.updated(style_weight=per_style[0])
+    w = weights.as_dict()
+    perceptual = PerceptualLoss.from_weights(weights, content_layer=content_layer, style_layers=list(style_layers),
+                                             vgg_weights=vgg_weights)
+    dev = resolve_device(train.device)
     perceptual.to(dev)
     if num_styles == 1:
         perceptual.set_style(style_images[0])
@@ -294,11 +283,10 @@ def train_style(
                                          per_style if style_weights is not None else [w["style_weight"]] * num_styles)
 
     seed_everything(seed)  # the same initial weights for a fresh run and its resumption
-    net = StyleTransferNet(variant=r["variant"], channels=channels, num_residual=num_residual, upsample=upsample,
-                           num_styles=num_styles)
+    model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
 
     total_steps = int(r["steps"])
-    if time_budget is not None:
+    if train.time_budget is not None:
         def measure_stages() -> list[tuple[float, float]]:
             probe = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed)
             fraction = float(r["fine_tune_fraction"]) if r["fine_tune_size"] else 0.0
@@ -308,10 +296,10 @@ def train_style(
                 batch = torch.stack([center_crop(probe[i], size) for i in range(int(r["batch_size"]))])
                 if num_styles > 1:
                     batch = (batch, torch.zeros(batch.shape[0], dtype=torch.long))
-                costs.append((share, measure_step_seconds(net, loss_fn, batch, dev, amp=amp)))
+                costs.append((share, measure_step_seconds(model, loss_fn, batch, dev, amp=train.amp)))
             return costs
 
-        total_steps = budgeted_steps(out_dir, time_budget, resume, measure_stages)
+        total_steps = budgeted_steps(out_dir, train.time_budget, train.resume, measure_stages)
     schedule = crop_schedule(total_steps, crop, r["fine_tune_size"], float(r["fine_tune_fraction"]))
     samples_per_step = int(r["batch_size"]) * int(os.environ.get("WORLD_SIZE", "1"))
     dataset = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed, size_schedule=schedule,
@@ -320,6 +308,7 @@ def train_style(
         dataset = StyleIndexedDataset(dataset, num_styles, samples_per_step)
 
     size = min(largest, 256)
+    preview_images = train.preview_images
     if preview_images is None:
         preview = default_preview_images(size)
     elif isinstance(preview_images, torch.Tensor):
@@ -333,10 +322,7 @@ def train_style(
             return torch.cat([x] + [model(x, style=i).float() for i in range(num_styles)], dim=-2)
         return torch.cat([x, model(x).float()], dim=-2)  # photo above, stylised below
 
-    config = TrainConfig(steps=total_steps, batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=seed,
-                         checkpoint_every=checkpoint_every, preview_every=preview_every,
-                         num_workers=int(r["num_workers"]), amp=amp, device=device, progress=progress,
-                         lr_schedule=r["lr_schedule"])
+    config = train.loop_config(r, total_steps)
     info: dict[str, Any] = {
         "task": "style_transfer", "recipe": r["recipe"],
         "style": str(style_paths[0]), "style_name": style_paths[0].stem, "style_size": style_size,
@@ -348,12 +334,12 @@ def train_style(
     if num_styles > 1:  # single-style runs keep exactly their old settings (old checkpoints resume)
         info.update({"style": [str(p) for p in style_paths], "style_name": "+".join(p.stem for p in style_paths),
                      "styles": [p.stem for p in style_paths], "style_weights": list(loss_fn.style_weights)})
-    if time_budget is not None:
-        info["time_budget"] = str(time_budget)
-    result = train_loop(net, dataset, loss_fn, config, out_dir, training_info=info,
-                        preview_fn=preview_fn if preview is not None else None, resume=resume,
-                        stop_after=stop_after)
-    result.model = net.eval()  # the trained network itself, on the training device
+    if train.time_budget is not None:
+        info["time_budget"] = str(train.time_budget)
+    result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
+                        preview_fn=preview_fn if preview is not None else None, resume=train.resume,
+                        stop_after=train.stop_after)
+    result.model = model.eval()  # the trained network itself, on the training device
     return result
 
 
@@ -361,17 +347,16 @@ def train_style(
 
 def _run_cli(args: argparse.Namespace) -> int:
     check_training_args(args)
-    result = train_style(
-        args.style, args.data, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        image_size=args.image_size, style_size=args.style_size or None, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight, variant=args.variant, channels=args.channels,
-        checkpoint_every=args.checkpoint_every, preview_every=args.preview_every, seed=args.seed,
-        num_workers=args.workers, device=args.device, amp=not args.no_amp, progress=not args.no_progress,
-        resume=not args.no_resume, stop_after=args.stop_after, weights=args.weights, recipe=args.recipe,
-        time_budget=args.time_budget, lr_schedule=args.lr_schedule, fine_tune_size=args.fine_tune_size,
-        fine_tune_fraction=args.fine_tune_fraction,
-        **({"style_weights": args.style_weights} if getattr(args, "style_weights", None) else {}),
-    )
+    net = {k: v for k, v in {"variant": args.variant, "channels": args.channels, "num_residual": args.num_residual,
+                             "upsample": args.upsample}.items() if v is not None}
+    train = StyleTrainSettings.from_args(args, image_size=args.image_size, style_size=args.style_size or None,
+                                         fine_tune_size=args.fine_tune_size,
+                                         fine_tune_fraction=args.fine_tune_fraction)
+    # The weights given on top of the recipe's (flat keywords: a weight left out keeps the recipe's).
+    given = {k: getattr(args, k) for k in ("content_weight", "style_weight", "tv_weight")
+             if getattr(args, k) is not None}
+    result = train_style(args.style, args.data, args.out, net=net, train=train, vgg_weights=args.weights,
+                         style_weights=args.style_weights or None, **given)
     return report_training(result, args, kind="style_transfer")
 
 
@@ -400,5 +385,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--style-weights", type=float, nargs="+", metavar="W",
                    help="one style weight per --style image (instead of --style-weight), e.g. 2 3 2")
     p.add_argument("--variant", choices=("paper", "modern"), help="network (paper recipe: paper, cpu: modern)")
-    p.add_argument("--channels", type=int, default=32, help="width of the first layer (paper: 32)")
+    p.add_argument("--channels", type=int, default=None, help="width of the first layer (paper: 32)")
+    p.add_argument("--num-residual", type=int, default=None, help="residual blocks (paper: 5)")
+    p.add_argument("--upsample", default=None, choices=("transposed", "nearest"),
+                   help="upsampling layers (default: the variant's: paper transposed, modern nearest)")
     p.set_defaults(func=_run_cli)

@@ -36,8 +36,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import blocks, degradation, losses, metrics
-from .color import rgb_to_y_bt601
+from .. import blocks, losses
+from ..color import rgb_to_y_bt601
+from ..config import data_root
+from ..datafiles import example_image
+from ..images import center_crop, load_image
+from ..sr import degradation, metrics
+from ..vgg.cache import get_loss_network
 
 __all__ = [
     "CheckResult", "LossPieces", "EXERCISES", "solution", "reference_training_step", "reference_residual_forward",
@@ -245,15 +250,11 @@ def _factor_hint(got, want, what: str) -> tuple[str, str] | None:
 @functools.lru_cache(maxsize=1)
 def _photo(size: int = 32) -> torch.Tensor:
     """A real photo (the data root's chicago.jpg, else scikit-image's astronaut), square ``size`` px."""
-    from .widgets import example_image
-
     return example_image(kind="content", name="chicago.jpg", size=size)[0]
 
 
 @functools.lru_cache(maxsize=1)
 def _painting(size: int = 32) -> torch.Tensor:
-    from .widgets import example_image
-
     return example_image(kind="styles", name="starry_night_crop.jpg", size=size)[0]
 
 
@@ -261,8 +262,6 @@ def _painting(size: int = 32) -> torch.Tensor:
 def _real_features() -> dict[str, dict[str, torch.Tensor]] | None:
     """VGG-16 features of a real photo and a painting at the style layers (None without weights)."""
     try:
-        from .optimize import get_loss_network
-
         net = get_loss_network(list(losses.STYLE_LAYERS), device="cpu")
     except Exception:  # no weights: the checks run on random inputs only
         return None
@@ -623,8 +622,6 @@ def make_loss_pieces(style_image: torch.Tensor, loss_network: nn.Module | None =
                      content_layer: str = "relu2_2",
                      style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")) -> LossPieces:
     """:class:`LossPieces` for a style image ``(3, H, W)``: the style's Gram matrices, computed once."""
-    from .optimize import get_loss_network
-
     style_layers = tuple(style_layers)
     if loss_network is None:
         loss_network = get_loss_network(list(dict.fromkeys([content_layer, *style_layers])))
@@ -697,8 +694,6 @@ class _TinyNet(nn.Sequential):
 
 
 def _training_setup(seed: int):
-    from .optimize import get_loss_network
-
     net = get_loss_network(["relu1_2", "relu2_2"], device="cpu")
     torch.manual_seed(seed)
     model = _TinyNet()
@@ -792,7 +787,7 @@ def check_training_step(fn: Callable | None, verbose: bool = True) -> CheckResul
 
 def reference_psnr_y(pred: torch.Tensor, target: torch.Tensor, scale: int) -> float:
     """PSNR in dB of the SR protocol: BT.601 luma Y (16-235 of 255), ``scale`` px shaved from every border,
-    peak 255 (:func:`perceptual_utils.metrics.psnr`)."""
+    peak 255 (:func:`perceptual_utils.sr.metrics.psnr`)."""
     return float(metrics.psnr(pred, target, shave_border=scale, y_only=True))
 
 
@@ -838,15 +833,10 @@ PSNR_MISTAKES: dict[str, tuple[str, Callable]] = {
 @functools.lru_cache(maxsize=1)
 def _sr_images() -> list[tuple[torch.Tensor, int]]:
     """A real HR image (Set5's butterfly, else scikit-image's astronaut) cropped to 48 px, and its scale."""
-    from .config import data_root
-    from .images import center_crop, load_image
-
     path = data_root() / "sr" / "Set5" / "butterfly.png"
     if path.is_file():
         hr = load_image(path)
     else:
-        from .widgets import example_image
-
         hr = example_image(kind="content", name="chicago.jpg", size=64)[0]
     return [(center_crop(hr, 48).contiguous(), 4), (center_crop(hr, 36).contiguous(), 3)]
 
@@ -882,7 +872,7 @@ def _psnr_explain(got, want, case):
 def check_psnr_y(fn: Callable | None, verbose: bool = True) -> CheckResult:
     """Check ``fn(pred, target, scale) -> float``: PSNR in dB on the BT.601 luma Y (0-255 scale, peak 255) after
     shaving ``scale`` px from every border; images ``(3, H, W)`` RGB in [0, 1]
-    (reference: :func:`perceptual_utils.metrics.psnr` with ``shave_border=scale, y_only=True``)."""
+    (reference: :func:`perceptual_utils.sr.metrics.psnr` with ``shave_border=scale, y_only=True``)."""
     cases = _psnr_cases()
     return _run_check("psnr_y", fn, lambda p, t, s: reference_psnr_y(p, t, s), cases, PSNR_MISTAKES,
                       _float_compare,
@@ -894,7 +884,7 @@ def check_psnr_y(fn: Callable | None, verbose: bool = True) -> CheckResult:
 
 def reference_degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """The paper's training degradation without the final 8-bit rounding: Gaussian blur sigma = 1, then
-    antialiased bicubic downsampling by ``scale`` (:func:`perceptual_utils.degradation.degrade`)."""
+    antialiased bicubic downsampling by ``scale`` (:func:`perceptual_utils.sr.degradation.degrade`)."""
     return degradation.degrade(hr, scale, sigma=1.0, quantize_output=False)
 
 
@@ -962,7 +952,7 @@ def _degrade_explain(got, want, case):
 def check_degradation(fn: Callable | None, verbose: bool = True) -> CheckResult:
     """Check ``fn(hr, scale) -> lr``: the paper's SR training degradation, Gaussian blur sigma = 1 then bicubic
     downsampling (antialiased, as MATLAB's imresize); ``hr`` is ``(3, H, W)`` in [0, 1] with sides multiples of
-    ``scale`` (reference: :func:`perceptual_utils.degradation.degrade`; rounding to 8 bits is optional)."""
+    ``scale`` (reference: :func:`perceptual_utils.sr.degradation.degrade`; rounding to 8 bits is optional)."""
     cases = _degrade_cases()
     return _run_check("degradation", fn, reference_degrade, cases, DEGRADE_MISTAKES, _lr_compare,
                       f"{len(cases)} images (a real HR image at x4, x3, x2, and random pixels), to half a grey level",

@@ -1,4 +1,4 @@
-"""Instructor panel for notebook 02: slide through layers, iterations and the style/content balance.
+"""The frames of notebook 02's instructor panel (:mod:`.panel`), computed once and cached on disk.
 
 Everything the sliders show is computed *before* the panel appears (:func:`reconstruction_frames`)
 and cached on disk, so moving a slider only swaps one precomputed PNG: instant in a live class.
@@ -24,7 +24,6 @@ recomputed, never trusted.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import warnings
@@ -33,16 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .config import PROJECT_ROOT
-from .images import to_pil
-from .loss_network import STYLE_LAYERS, check_layers
-from .losses import PerceptualLoss
-from .optimize import (ALGORITHM_VERSION, STYLE_ADAM_LR, gatys_style_transfer, get_loss_network, noise_image,
-                       style_optimizer)
+from ..config import PROJECT_ROOT
+from ..losses import PerceptualLoss
+from ..optimization.gatys import gatys_style_transfer
+from ..optimization.runner import ALGORITHM_VERSION, STYLE_ADAM_LR, noise_image
+from ..optimization.texture import style_optimizer
+from ..vgg.cache import get_loss_network
+from ..vgg.network import STYLE_LAYERS, check_layers
 
 DEFAULT_CACHE_DIR = PROJECT_ROOT / "data" / "cache" / "reconstruction"
 CACHE_FORMAT = "perceptual_utils.reconstruction_frames/1"
@@ -59,7 +59,7 @@ def _to_float(image: torch.Tensor) -> torch.Tensor:
 
 def cache_key(image: torch.Tensor, settings: dict) -> str:
     """SHA-256 (first 20 hex digits) of the image's 8-bit pixels, its shape, the settings and the
-    optimiser's :data:`~perceptual_utils.optimize.ALGORITHM_VERSION` (so a changed algorithm never
+    optimiser's :data:`~perceptual_utils.optimization.runner.ALGORITHM_VERSION` (so a changed algorithm never
     serves stale frames)."""
     h = hashlib.sha256()
     h.update(f"algorithm {ALGORITHM_VERSION}".encode())
@@ -111,8 +111,6 @@ class FrameSet:
         """Read a file written by :meth:`save`; ``ValueError`` naming the file if it is not one."""
         path = Path(path)
         try:
-            from safetensors import safe_open
-
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
             tensors = load_file(str(path))
@@ -136,43 +134,13 @@ class FrameSet:
         return cls(original, layers, shares, iterations, frames, json.loads(meta.get("settings", "{}")), path)
 
 
-# ----------------------------------------------------------------------------- notebook images
-
-def example_image(path: str | os.PathLike | None = None, *, kind: str = "content", name: str | None = None,
-                  size: int | None = None, square: bool = True) -> tuple[torch.Tensor, str]:
-    """The image a notebook works on, and where it came from.
-
-    ``path`` (the user's own photo) wins. Otherwise ``data_root()/kind/name`` (e.g. ``content/
-    tubingen.jpg``, ``styles/starry_night_crop.jpg``) when the data root has it, else an image that
-    ships with scikit-image (``astronaut`` for content, ``chelsea`` otherwise), so notebooks always
-    run offline. Resized so the short side is ``size`` and, with ``square``, centre-cropped.
-    """
-    from .config import data_root
-    from .images import center_crop, load_image, resize_short_side
-
-    if path is not None:
-        image, source = load_image(path), str(path)
-    elif name is not None and (data_root() / kind / name).is_file():
-        image, source = load_image(data_root() / kind / name), f"{kind}/{name} (data root)"
-    else:
-        from skimage import data as skdata
-
-        fallback = "astronaut" if kind == "content" else "chelsea"
-        image = torch.from_numpy(getattr(skdata, fallback)().copy()).permute(2, 0, 1).float() / 255
-        source = f"skimage.data.{fallback} (fallback: {kind}/{name} not found)"
-    if size is not None:
-        image = resize_short_side(image, size)
-        if square:
-            image = center_crop(image, size)
-    return image.contiguous(), source
-
 
 # ----------------------------------------------------------------------------- computing frames
 
 def panel_optimizer(style_share: float, optimizer: str = "auto", layer: str = "relu1_2") -> str:
     """The optimiser of one panel run: ``"auto"`` is L-BFGS, except Adam when a Gram term is in the
     objective at a first-block layer (L-BFGS stalls there from the faint-grey start: see
-    :func:`perceptual_utils.optimize.synthesize_style`; at deeper layers L-BFGS gives smoother pictures)."""
+    :func:`perceptual_utils.optimization.texture.synthesize_style`; at deeper layers L-BFGS gives smoother pictures)."""
     if optimizer != "auto":
         return optimizer
     return "lbfgs" if style_share == 0.0 else style_optimizer([layer])
@@ -182,7 +150,7 @@ def reconstruct(image: torch.Tensor, layer: str, style_share: float, *, iteratio
                 frames_at: Sequence[int], seed: int = 0, optimizer: str = "auto",
                 progress: bool = False):
     """One run of the panel's objective (see the module docstring); returns the
-    :class:`~perceptual_utils.optimize.OptimizationResult`. ``optimizer``: see :func:`panel_optimizer`."""
+    :class:`~perceptual_utils.optimization.runner.OptimizationResult`. ``optimizer``: see :func:`panel_optimizer`."""
     if not 0.0 <= style_share <= 1.0:
         raise ValueError(f"style_share must be in [0, 1], got {style_share}")
     optimizer = panel_optimizer(style_share, optimizer, layer)
@@ -264,176 +232,3 @@ def reconstruction_frames(
     if path is not None:
         frame_set.save(path)
     return frame_set
-
-
-# ----------------------------------------------------------------------------- the panel
-
-def _png_bytes(image: torch.Tensor, scale: int = 1) -> bytes:
-    pil = to_pil(image)
-    if scale > 1:  # nearest-neighbour upscaling keeps small images crisp on screen
-        from PIL import Image
-
-        pil = pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    """Whether ``fn`` takes keyword ``name`` (or ``**kwargs``)."""
-    import inspect
-
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
-
-
-def _uploaded_bytes(value) -> bytes | None:
-    """The bytes of the first file of an ipywidgets ``FileUpload`` value (v7 dict or v8 tuple)."""
-    if not value:
-        return None
-    item = next(iter(value.values())) if isinstance(value, dict) else value[0]
-    content = item["content"]
-    return bytes(content)
-
-
-class ReconstructionPanel:
-    """Sliders for layer, iteration and style share over a :class:`FrameSet`, plus a
-    "compute" button for a new image (a path or an upload).
-
-    Every PNG is encoded when the frames are set, so a slider callback only assigns bytes to the
-    image widget. The callbacks are plain methods (:meth:`show`, :meth:`on_compute`), so the
-    panel can be driven without a browser (tests do so).
-
-    Args:
-        frame_set: the precomputed frames.
-        compute: ``image -> FrameSet`` used by the button (e.g. a ``functools.partial`` of
-            :func:`reconstruction_frames` with the notebook's settings).
-        display_px: on-screen size of the long side (images are upscaled by an integer factor).
-    """
-
-    def __init__(self, frame_set: FrameSet, compute: Callable[[torch.Tensor], FrameSet] | None = None,
-                 display_px: int = 256):
-        import ipywidgets as W
-
-        self._compute = compute
-        self.display_px = display_px
-        self.layer_slider = W.SelectionSlider(options=["relu1_2"], description="layer", continuous_update=True)
-        self.iteration_slider = W.SelectionSlider(options=[0], description="iteration", continuous_update=True)
-        self.share_slider = W.SelectionSlider(options=[("0", 0.0)], description="style share",
-                                              continuous_update=True)
-        self.view = W.Image(format="png")
-        self.original_view = W.Image(format="png")
-        self.path_text = W.Text(placeholder="path/to/your_image.jpg", description="image")
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
-        self.button = W.Button(description="compute new image", button_style="primary")
-        self.status = W.Label(value="")
-        self.set_frames(frame_set)
-        for slider in (self.layer_slider, self.iteration_slider, self.share_slider):
-            slider.observe(self._on_slider, names="value")
-        self.button.on_click(self.on_compute)
-        self.widget = W.VBox([
-            W.HBox([W.VBox([W.Label("original"), self.original_view]),
-                    W.VBox([W.Label("reconstruction"), self.view])]),
-            self.layer_slider, self.iteration_slider, self.share_slider,
-            W.HBox([self.path_text, self.upload, self.button]), self.status,
-        ])
-
-    # -- state ------------------------------------------------------------------------------
-    def set_frames(self, frame_set: FrameSet) -> None:
-        """Use new frames: encode every PNG now, reset the sliders' options, show the last frame."""
-        self.frame_set = frame_set
-        scale = max(1, self.display_px // max(frame_set.original.shape[-2:]))
-        self._png = {
-            (layer, share, k): _png_bytes(_to_float(stack[i]), scale)
-            for (layer, share), stack in frame_set.frames.items()
-            for i, k in enumerate(frame_set.iterations)
-        }
-        self._updating = True  # one redraw at the end, not one per option change
-        try:
-            self.layer_slider.options = frame_set.layers
-            self.iteration_slider.options = frame_set.iterations
-            self.share_slider.options = [(f"{s:.2f}", s) for s in frame_set.shares]
-            self.layer_slider.value = frame_set.layers[0]
-            self.iteration_slider.value = frame_set.iterations[-1]
-            self.share_slider.value = frame_set.shares[0]
-        finally:
-            self._updating = False
-        self.original_view.value = _png_bytes(frame_set.original, scale)
-        self._redraw()
-
-    @property
-    def current(self) -> tuple[str, float, int]:
-        """``(layer, style share, iteration)`` shown now."""
-        return self.layer_slider.value, self.share_slider.value, self.iteration_slider.value
-
-    def show(self, layer: str | None = None, iteration: int | None = None, share: float | None = None) -> bytes:
-        """Move the sliders (as a user would) and return the PNG bytes now displayed."""
-        if layer is not None:
-            self.layer_slider.value = layer
-        if iteration is not None:
-            self.iteration_slider.value = iteration
-        if share is not None:
-            self.share_slider.value = share
-        return self.view.value
-
-    def _on_slider(self, change=None) -> None:
-        if not self._updating:
-            self._redraw()
-
-    def _redraw(self) -> None:
-        layer, share, k = self.current
-        self.view.value = self._png[(layer, share, k)]
-        self.status.value = f"{layer}, style share {share:.2f}, iteration {k}"
-
-    # -- the button ---------------------------------------------------------------------------
-    def _image_from_inputs(self) -> torch.Tensor:
-        from .images import ImageLoadError, from_pil, load_image
-
-        data = _uploaded_bytes(self.upload.value)
-        if data is not None:
-            from PIL import Image, UnidentifiedImageError
-
-            try:
-                with Image.open(io.BytesIO(data)) as img:
-                    return from_pil(img)
-            except (UnidentifiedImageError, OSError) as exc:
-                raise ImageLoadError(f"the uploaded file is not an image ({exc})") from None
-        path = self.path_text.value.strip()
-        if not path:
-            raise ValueError("give a path or upload an image first")
-        return load_image(path)
-
-    def on_compute(self, _button=None) -> bool:
-        """Button callback: compute (or load cached) frames for the path/upload and show them.
-        Errors are shown in the status line (never raised into the event loop); returns success."""
-        if self._compute is None:
-            self.status.value = "no compute function was given to this panel"
-            return False
-        try:
-            image = self._image_from_inputs()
-            self.status.value = "computing frames (this takes a while; the result is cached)..."
-            self.button.disabled = True
-            if _accepts(self._compute, "on_progress"):
-                frame_set = self._compute(image, on_progress=self._report_progress)
-            else:
-                frame_set = self._compute(image)
-            self.set_frames(frame_set)
-            return True
-        except (ValueError, OSError) as exc:
-            self.status.value = f"error: {exc}"
-            return False
-        finally:
-            self.button.disabled = False
-
-    def _report_progress(self, done: int, total: int, what: str) -> None:
-        """Progress of the button's computation in the status line (widget updates reach the browser
-        while the cell runs, so the kernel never looks frozen)."""
-        self.status.value = f"computing frames: run {done + 1 if done < total else total} of {total} ({what})"
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)

@@ -40,6 +40,14 @@ def check_layers(layers: Iterable[str]) -> list[str]:
     return layers
 
 
+def require_layers(network: "LossNetwork", layers: Iterable[str], what: str = "loss network") -> None:
+    """Raise ``ValueError`` unless ``network`` taps every layer in ``layers`` (the one place this
+    is checked: losses, metrics, the optimisation tasks and the SR loss all ask here)."""
+    missing = [name for name in ([layers] if isinstance(layers, str) else layers) if name not in network.layers]
+    if missing:
+        raise ValueError(f"{what} does not tap layers {missing}; it taps {network.layers}")
+
+
 def min_input_size(layers: Iterable[str]) -> int:
     """Smallest image side for which every requested layer still has a feature map of at least 1x1."""
     return max(VGG16_STRIDE[name] for name in check_layers(layers))
@@ -54,7 +62,7 @@ class LossNetwork(nn.Module):
     Args:
         layers: ReLU layer names to return, e.g. ``["relu2_2"]`` or :data:`STYLE_LAYERS`.
         weights: path to a weights file, ``None`` to resolve as described in
-            :mod:`perceptual_utils.weights`, or ``"random"`` for an untrained network
+            :mod:`perceptual_utils.vgg.weights`, or ``"random"`` for an untrained network
             (a teaching control: random features reconstruct much less).
     """
 
@@ -98,9 +106,7 @@ class LossNetwork(nn.Module):
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"LossNetwork expects RGB images shaped (B, 3, H, W), got {tuple(images.shape)}")
         wanted = self.layers if layers is None else check_layers(layers)
-        unknown = [name for name in wanted if name not in self.layers]
-        if unknown:
-            raise ValueError(f"loss network does not tap layers {unknown}; it taps {self.layers}")
+        require_layers(self, wanted)
         taps = {VGG16_RELU_INDEX[name]: name for name in wanted}
         last = max(taps)
         need = min_input_size(wanted)

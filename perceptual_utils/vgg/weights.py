@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ENV_WEIGHTS, PROJECT_ROOT
+from ..config import ENV_WEIGHTS, PROJECT_ROOT
 
 WEIGHTS_FILENAME = "vgg16_features.safetensors"
 TORCHVISION_FILENAME = "vgg16-397923af.pth"
