@@ -32,11 +32,11 @@ from tqdm.auto import tqdm
 
 from .cli_options import add_progress_option, add_device_option, add_vgg_weights_option
 from .config import autocast_dtype, resolve_device
-from .training_data import StepSampler
 from .images import save_image
 from .model_io import (ModelFileError, load_checkpoint, load_model, read_checkpoint_metadata, save_checkpoint,
                        save_model)
 from .run_folder import changed_settings, guard_run_folder
+from .training_data import StepSampler
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 MODEL_NAME = "model.safetensors"

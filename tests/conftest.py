@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # Notebook kernels started by nbval inherit this environment.
 os.environ.setdefault("PERCEPTUAL_UTILS_PROFILE", "quick")
@@ -30,3 +31,16 @@ def loss_network():
 
     return LossNetwork(["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
                         "relu4_1", "relu4_2", "relu4_3"])
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Five small random images and one broken file (training data and the training loop share it)."""
+    from perceptual_utils.images import save_image
+
+    g = torch.Generator().manual_seed(0)
+    folder = tmp_path / "images"
+    for i in range(5):
+        save_image(torch.rand(3, 24 + 4 * i, 30, generator=g), folder / f"img{i}.png")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    return folder

@@ -19,12 +19,6 @@ def _skimage_ssim(a: torch.Tensor, b: torch.Tensor, border: int = 0) -> float:
                                  data_range=255)
 
 
-def test_y_channel_hand_values():
-    rgb = torch.tensor([[0.0, 1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0, 1.0]]).view(3, 1, 5)
-    y = rgb_to_y_bt601(rgb).flatten().tolist()
-    assert y == pytest.approx([16.0, 235.0, 16 + 65.481, 16 + 128.553, 16 + 24.966])
-
-
 def test_psnr_hand_computed():
     # Grey images: Y = 16 + 219 v, so an RGB offset of 10/219 is exactly 10 Y levels everywhere.
     a = torch.full((3, 20, 20), 0.3)

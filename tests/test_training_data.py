@@ -1,101 +1,9 @@
-"""The shared training loop, data sampling, tiling and the file runner, on a tiny network."""
+"""Training data: deterministic crops of an image folder, and the step sampler that splits ranks."""
 from __future__ import annotations
 
-import sys
-import types
-
-import pytest
 import torch
-from torch import nn
 
-from perceptual_utils import model_io
-from perceptual_utils.process_files import process_images
 from perceptual_utils.training_data import ImageFolderDataset, StepSampler
-from perceptual_utils.images import save_image
-from perceptual_utils.tiling import tiled_apply
-from perceptual_utils.training import TrainConfig, train_loop
-
-
-class TinyNet(nn.Module):
-    """A 2-layer conv net registered as a model kind for these tests only."""
-
-    def __init__(self, channels: int = 4):
-        super().__init__()
-        self.config = {"channels": channels}
-        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, 3, 3, padding=1))
-
-    def forward(self, x):
-        return self.body(x)
-
-
-@pytest.fixture
-def tiny_kind(monkeypatch):
-    module = types.ModuleType("tiny_test_models")
-    module.TinyNet = TinyNet
-    TinyNet.__module__ = "tiny_test_models"
-    monkeypatch.setitem(sys.modules, "tiny_test_models", module)
-    monkeypatch.setitem(model_io.MODEL_KINDS, "tiny", "tiny_test_models:TinyNet")
-    return TinyNet
-
-
-@pytest.fixture
-def image_folder(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    folder = tmp_path / "images"
-    for i in range(5):
-        save_image(torch.rand(3, 24 + 4 * i, 30, generator=g), folder / f"img{i}.png")
-    (folder / "broken.jpg").write_bytes(b"not a jpeg")
-    return folder
-
-
-def smooth_loss(model, batch):
-    out = model(batch)
-    # Learn a 3x3 box blur: a target a tiny net can reach, so the loss must fall.
-    target = nn.functional.avg_pool2d(batch, 3, stride=1, padding=1)
-    return {"total": nn.functional.mse_loss(out, target), "mse": nn.functional.mse_loss(out, target)}
-
-
-def run(folder, out, steps, stop_after=None, seed=0, info=None):
-    torch.manual_seed(123)  # same initial weights for every run
-    model = TinyNet()
-    data = ImageFolderDataset(folder, size=16, seed=seed)
-    config = TrainConfig(steps=steps, batch_size=2, lr=1e-2, checkpoint_every=3, preview_every=4,
-                         num_workers=0, progress=False)
-    return train_loop(model, data, smooth_loss, config, out, training_info=info or {"data": str(folder)},
-                      preview_fn=lambda m: m(torch.rand(1, 3, 16, 16)).clamp(0, 1), stop_after=stop_after)
-
-
-def test_loss_falls_and_files_written(tiny_kind, image_folder, tmp_path):
-    with pytest.warns(UserWarning, match="broken.jpg"):
-        result = run(image_folder, tmp_path / "run", steps=12)
-    losses = [row["total"] for row in result.history]
-    assert len(losses) == 12
-    assert sum(losses[-3:]) < sum(losses[:3])
-    assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
-    assert (tmp_path / "run" / "previews" / "step_000004.jpg").is_file()
-    model = model_io.load_model(result.model_path, kind="tiny")
-    assert model.training_info["steps_done"] == 12
-
-
-def test_resume_is_exact(tiny_kind, image_folder, tmp_path):
-    import warnings
-
-    warnings.simplefilter("ignore")
-    straight = run(image_folder, tmp_path / "a", steps=10)
-    first = run(image_folder, tmp_path / "b", steps=10, stop_after=4)
-    assert first.model_path is None and len(first.history) == 4
-    resumed = run(image_folder, tmp_path / "b", steps=10)
-    assert resumed.resumed_from == 4
-    assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
-
-
-def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
-    import warnings
-
-    warnings.simplefilter("ignore")
-    run(image_folder, tmp_path / "c", steps=6, stop_after=3)
-    with pytest.raises(model_io.ModelFileError, match="different settings"):
-        run(image_folder, tmp_path / "c", steps=6, info={"data": "elsewhere"})
 
 
 def test_step_sampler_splits_ranks_disjointly():
@@ -112,30 +20,3 @@ def test_dataset_is_deterministic(image_folder):
     assert all(torch.equal(a[i], b[i]) for i in range(12))
     assert a[0].shape == (3, 16, 16)
     assert not torch.equal(a[0], ImageFolderDataset(image_folder, 16, seed=4)[0])
-
-
-def test_tiled_apply_matches_whole_image():
-    conv = nn.Conv2d(3, 3, 5, padding=2)
-    image = torch.rand(1, 3, 70, 90)
-    with torch.no_grad():
-        whole, tiled = conv(image), tiled_apply(conv, image, tile=32, overlap=8)
-    # Inside the first tile, away from its seams, only that tile contributes: exact agreement.
-    assert torch.allclose(whole[..., :20, :20], tiled[..., :20, :20], atol=1e-6)
-    # Near seams the blend of tiles differs only a little from the whole-image result.
-    assert (whole - tiled).abs().mean() < 0.01
-    pointwise = nn.Conv2d(3, 3, 1)
-    with torch.no_grad():
-        assert torch.allclose(pointwise(image), tiled_apply(pointwise, image, tile=32, overlap=8), atol=1e-6)
-    up = tiled_apply(lambda t: nn.functional.interpolate(t, scale_factor=2), image, tile=32, overlap=8, scale=2)
-    assert torch.allclose(up, nn.functional.interpolate(image, scale_factor=2), atol=1e-6)
-
-
-def test_process_images_continues_after_errors(tmp_path, capsys):
-    good = save_image(torch.rand(3, 8, 8), tmp_path / "in" / "good.png")
-    bad = tmp_path / "in" / "bad.png"
-    bad.write_text("nope")
-    code = process_images([good, bad, tmp_path / "missing.png"], tmp_path / "out", lambda x: 1 - x, progress=False)
-    assert code == 1
-    assert (tmp_path / "out" / "good.png").is_file()
-    err = capsys.readouterr().err
-    assert "bad.png" in err and "missing.png" in err

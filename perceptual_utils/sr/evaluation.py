@@ -25,9 +25,12 @@ from tqdm.auto import tqdm
 
 from ..cli_options import add_progress_option
 from ..config import data_root
-from .degradation import bicubic_upsample, evaluation_pair, quantize
+from ..errors import CLIError
 from ..images import list_images, load_image, save_image
+from ..model_io import atomic_write
+from .degradation import bicubic_upsample, evaluation_pair, quantize
 from .metrics import LPIPSMetric, psnr, shave, ssim
+from .upscale import load_sr_model, model_scale, upscale
 
 DEFAULT_SETS = ("Set5", "Set14", "BSD100")
 METHODS = ("bicubic",)
@@ -84,8 +87,6 @@ class SREvaluation:
     def write_csv(self, path: str | os.PathLike, per_image: bool = True) -> Path:
         """Write per-image rows (or the per-set means) as CSV."""
         rows = self.per_image if per_image else self.summary
-        from ..model_io import atomic_write
-
         def write(tmp: str) -> None:
             with open(tmp, "w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["set"])
@@ -96,8 +97,6 @@ class SREvaluation:
 
     def write_json(self, path: str | os.PathLike) -> Path:
         """Write means and per-image rows as JSON."""
-        from ..model_io import atomic_write
-
         text = json.dumps({"method": self.method, "scale": self.scale, "summary": self.summary,
                            "per_image": self.per_image}, indent=2)
         return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
@@ -140,8 +139,6 @@ def make_super_resolver(model_or_method: nn.Module | str | os.PathLike, scale: i
     """
     if isinstance(model_or_method, str) and model_or_method in METHODS:
         return "bicubic", lambda lr: bicubic_upsample(lr, scale)
-    from .upscale import load_sr_model, model_scale, upscale
-
     if isinstance(model_or_method, nn.Module):
         model, name = model_or_method, type(model_or_method).__name__
     else:
@@ -219,8 +216,6 @@ def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..cli import CLIError
-
     if (args.model is None) == (args.method is None):
         raise CLIError("give exactly one of --model FILE or --method bicubic")
     for set_name in args.sets:  # before any work: every set must hold images
@@ -234,8 +229,6 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, option) and Path(getattr(args, option)).is_dir():
             raise CLIError(f"--{option} {getattr(args, option)}: is an existing folder, not a file name")
     if args.model is not None:
-        from .upscale import load_sr_model, model_scale
-
         model = load_sr_model(args.model)
         scale = args.scale or model_scale(model)
         target: nn.Module | str = model

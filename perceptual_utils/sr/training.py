@@ -20,18 +20,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CLIError
 from ..config import seed_everything
 from ..datafiles import default_training_data
-from ..training_data import ImageFolderDataset
-from .degradation import bicubic_upsample, degrade, make_lr_hr_pair
+from ..errors import CLIError
 from ..images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
-from ..vgg.network import CONTENT_LAYER, LossNetwork, require_layers
 from ..losses import feature_reconstruction_loss, pixel_loss
-from .net import SuperResolutionNet
-from ..validation import check_training_args
 from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_steps, measure_step_seconds,
                        report_training, sort_options, train_loop)
+from ..training_data import ImageFolderDataset
+from ..validation import check_training_args
+from ..vgg.network import CONTENT_LAYER, LossNetwork, require_layers
+from .degradation import bicubic_upsample, degrade, make_lr_hr_pair
+from .net import SuperResolutionNet
 
 LOSSES = ("feature", "pixel")
 

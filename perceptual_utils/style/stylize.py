@@ -34,10 +34,10 @@ from ..color import preserve_color as _preserve_color
 from ..config import resolve_device
 from ..images import load_image
 from ..model_io import load_model
-from .net import fold_batch_norm
 from ..process_files import process_images
 from ..tiling import receptive_field, tiled_apply_exact
 from ..validation import check_device, check_int
+from .net import fold_batch_norm
 
 #: Images with more pixels than this are tiled automatically (about 2048 x 2048).
 AUTO_TILE_PIXELS = 2048 * 2048

@@ -33,10 +33,10 @@ from tqdm.auto import tqdm
 from ..cli_options import add_progress_option, add_device_option
 from ..config import data_root, resolve_device
 from ..images import center_crop, load_image, resize_short_side
-from ..vgg.network import STYLE_LAYERS
 from ..losses import PerceptualLoss
 from ..optimization.gatys import gatys_style_transfer
 from ..vgg.cache import get_loss_network
+from ..vgg.network import STYLE_LAYERS
 from .net import StyleTransferNet
 from .stylize import prepare_model
 from .training import StyleTransferLoss

@@ -27,17 +27,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import seed_everything
+from ..config import resolve_device, seed_everything
 from ..datafiles import content_photos
-from ..training_data import ImageFolderDataset
 from ..images import center_crop, load_image, resize_short_side
-from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
 from ..losses import LossWeights, PerceptualLoss
-from .net import StyleTransferNet
-from ..config import resolve_device
-from ..validation import check_training_args
 from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_steps, measure_step_seconds,
                        report_training, sort_options, train_loop)
+from ..training_data import ImageFolderDataset
+from ..validation import check_training_args
+from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
+from .net import StyleTransferNet
 
 #: fast-neural-style's default: the style image is scaled so its long side is 384 px.
 DEFAULT_STYLE_SIZE = 384

@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from torchvision.models import VGG16_Weights
 
 from ..config import ENV_WEIGHTS, PROJECT_ROOT
 
@@ -66,8 +68,6 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
         tried.append(f"{source} ({candidate})")
     if download:
         try:
-            from torchvision.models import VGG16_Weights
-
             VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
             if torchvision_cache_path().is_file():
                 return torchvision_cache_path()
@@ -84,8 +84,6 @@ def resolve_weights(path: str | os.PathLike | None = None, download: bool = True
 def _read_state_dict(path: str, mtime: float) -> dict[str, torch.Tensor]:
     p = Path(path)
     if p.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         state = load_file(str(p))
     else:
         state = torch.load(str(p), map_location="cpu", weights_only=True)

@@ -1,0 +1,85 @@
+"""The shared training loop on a tiny network: loss falls, files written, exact resume, refused settings."""
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from perceptual_utils import model_io
+from perceptual_utils.training import TrainConfig, train_loop
+from perceptual_utils.training_data import ImageFolderDataset
+
+
+class TinyNet(nn.Module):
+    """A 2-layer conv net registered as a model kind for these tests only."""
+
+    def __init__(self, channels: int = 4):
+        super().__init__()
+        self.config = {"channels": channels}
+        self.body = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, 3, 3, padding=1))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.fixture
+def tiny_kind(monkeypatch):
+    module = types.ModuleType("tiny_test_models")
+    module.TinyNet = TinyNet
+    TinyNet.__module__ = "tiny_test_models"
+    monkeypatch.setitem(sys.modules, "tiny_test_models", module)
+    monkeypatch.setitem(model_io.MODEL_KINDS, "tiny", "tiny_test_models:TinyNet")
+    return TinyNet
+
+
+def smooth_loss(model, batch):
+    out = model(batch)
+    # Learn a 3x3 box blur: a target a tiny net can reach, so the loss must fall.
+    target = nn.functional.avg_pool2d(batch, 3, stride=1, padding=1)
+    return {"total": nn.functional.mse_loss(out, target), "mse": nn.functional.mse_loss(out, target)}
+
+
+def run(folder, out, steps, stop_after=None, seed=0, info=None):
+    torch.manual_seed(123)  # same initial weights for every run
+    model = TinyNet()
+    data = ImageFolderDataset(folder, size=16, seed=seed)
+    config = TrainConfig(steps=steps, batch_size=2, lr=1e-2, checkpoint_every=3, preview_every=4,
+                         num_workers=0, progress=False)
+    return train_loop(model, data, smooth_loss, config, out, training_info=info or {"data": str(folder)},
+                      preview_fn=lambda m: m(torch.rand(1, 3, 16, 16)).clamp(0, 1), stop_after=stop_after)
+
+
+def test_loss_falls_and_files_written(tiny_kind, image_folder, tmp_path):
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        result = run(image_folder, tmp_path / "run", steps=12)
+    losses = [row["total"] for row in result.history]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) < sum(losses[:3])
+    assert (tmp_path / "run" / "checkpoint.safetensors").is_file()
+    assert (tmp_path / "run" / "previews" / "step_000004.jpg").is_file()
+    model = model_io.load_model(result.model_path, kind="tiny")
+    assert model.training_info["steps_done"] == 12
+
+
+def test_resume_is_exact(tiny_kind, image_folder, tmp_path):
+    import warnings
+
+    warnings.simplefilter("ignore")
+    straight = run(image_folder, tmp_path / "a", steps=10)
+    first = run(image_folder, tmp_path / "b", steps=10, stop_after=4)
+    assert first.model_path is None and len(first.history) == 4
+    resumed = run(image_folder, tmp_path / "b", steps=10)
+    assert resumed.resumed_from == 4
+    assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
+
+
+def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
+    import warnings
+
+    warnings.simplefilter("ignore")
+    run(image_folder, tmp_path / "c", steps=6, stop_after=3)
+    with pytest.raises(model_io.ModelFileError, match="different settings"):
+        run(image_folder, tmp_path / "c", steps=6, info={"data": "elsewhere"})
