@@ -13,6 +13,18 @@ import torch
 os.environ.setdefault("PERCEPTUAL_UTILS_PROFILE", "quick")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The markers of pyproject.toml, applied where they are true, so ``-m "not slow"`` (a quick loop
+    while editing) and ``-m "not needs_data"`` (a machine without the shared data) select the rest:
+    ``needs_data`` on every test that uses the ``shared_data`` fixture, ``slow`` on the notebooks'
+    cells (each notebook starts a kernel) and on tests marked ``@pytest.mark.slow``."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_data)
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data root (styles/, content/, sr/, train/)."""

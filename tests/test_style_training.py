@@ -97,6 +97,7 @@ def _ddp_worker(rank: int, world: int, port: int, tiny_data, out: str) -> None:
             dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_gloo(tiny_data, tmp_path):
     from safetensors.torch import load_file
 

@@ -83,3 +83,41 @@ def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
     run(image_folder, tmp_path / "c", steps=6, stop_after=3)
     with pytest.raises(model_io.ModelFileError, match="different settings"):
         run(image_folder, tmp_path / "c", steps=6, info={"data": "elsewhere"})
+
+
+# ----------------------------------------------------------------------------- the trainers' one shape
+
+def test_flat_keywords_and_option_objects_sort_into_the_same_settings():
+    from perceptual_utils.sr.training import SR_NET_KEYS, SRTrainSettings
+    from perceptual_utils.style.training import STYLE_NET_KEYS, StyleTrainSettings
+    from perceptual_utils.training import TrainSettings, sort_options
+
+    flat = sort_options("train_style", {"steps": 12, "image_size": 32, "channels": 8, "style_weight": 2.0},
+                        None, StyleTrainSettings, None, STYLE_NET_KEYS, ("style_weight",))
+    objects = sort_options("train_style", {}, StyleTrainSettings(steps=12, image_size=32), StyleTrainSettings,
+                           {"channels": 8}, STYLE_NET_KEYS)
+    assert flat[:2] == objects[:2] and flat[2] == {"style_weight": 2.0}
+    # a plain TrainSettings is widened to the task's settings, its values kept; flat keywords win
+    train, net, _ = sort_options("train_sr", {"patch": 40, "scale": 8}, TrainSettings(steps=5, seed=3),
+                                 SRTrainSettings, {"channels": 16}, SR_NET_KEYS)
+    assert (train.steps, train.seed, train.patch, net) == (5, 3, 40, {"channels": 16, "scale": 8})
+    with pytest.raises(TypeError, match="stpes"):
+        sort_options("train_sr", {"stpes": 5}, None, SRTrainSettings, None, SR_NET_KEYS)
+
+
+def test_recipe_fills_only_what_the_settings_leave_open():
+    from perceptual_utils.losses import LossWeights
+    from perceptual_utils.style.training import STYLE_RECIPES, StyleTrainSettings
+
+    r = StyleTrainSettings(recipe="cpu", steps=7).resolve(STYLE_RECIPES, loss=None)
+    assert r["steps"] == 7 and r["image_size"] == 128 and r["loss"] == LossWeights(style_weight=2.0)
+    assert StyleTrainSettings(recipe="paper").resolve(STYLE_RECIPES)["loss"] == LossWeights()
+
+
+def test_unpacking_a_result_as_model_and_result_is_deprecated():
+    from perceptual_utils.training import TrainResult
+
+    result = TrainResult(model_path=None, model=nn.Identity())
+    with pytest.warns(DeprecationWarning, match="result.model"):
+        model, same = result
+    assert model is result.model and same is result
