@@ -54,6 +54,7 @@ def test_deeper_layers_reconstruct_less_exactly(inversions, photo):
     assert deep > psnr(noise_image((48, 48)), photo) + 2.0  # but still clearly better than the grey start
 
 
+@pytest.mark.slow
 def test_deep_inversion_recovers_from_lbfgs_blow_ups():
     # Without the restart, this run's loss fell from 12 to 1.7 by iteration 45, jumped back to 11
     # and stayed there (saturated pixels give relu4_3 no gradient).

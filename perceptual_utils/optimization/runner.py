@@ -50,12 +50,12 @@ from ..vgg.network import VGG16_RELU_INDEX, LossNetwork, min_input_size, require
 OPTIMIZERS = ("lbfgs", "adam")
 #: L-BFGS restarts from the best image so far when the loss exceeds this multiple of the best.
 RESTART_FACTOR = 2.0
-#: Bumped whenever a change makes the same call give other images (part of the widgets' cache key).
+#: Bumped whenever a change makes the same call give other images (part of the teaching panel's frame-cache key).
 ALGORITHM_VERSION = 4  # 2: faint-noise start, L-BFGS restarts; 4: Adam for first-block Gram objectives
 INITS = ("noise", "content")
 #: Default Adam learning rate (pixels in [0, 1]).
 ADAM_LR = 0.02
-#: Adam learning rate of style synthesis (:func:`synthesize_style`, which defaults to Adam).
+#: Adam learning rate of style synthesis (:func:`~.texture.synthesize_style`, which defaults to Adam).
 STYLE_ADAM_LR = 0.05
 
 #: ``callback(iteration, image, losses)``: called after each evaluation with the image after
