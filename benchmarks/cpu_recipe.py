@@ -5,7 +5,7 @@ the model cards quote, and writes them to ``benchmarks/results/cpu_recipe/<model
 
 - style: on held-out photos (the data root's ``content/``, never in a training folder) at
   256 px, the network's objective, the Gatys-equivalent iterations from the photo and from
-  uniform noise (see :mod:`perceptual_utils.style_eval`) and the checkerboard energy relative
+  uniform noise (see :mod:`perceptual_utils.style.evaluation`) and the checkerboard energy relative
   to the photo's own;
 - super-resolution: PSNR / SSIM (Y channel, ``scale`` px shaved) and LPIPS on Set5, Set14 and
   BSD100 with the standard protocol, next to bicubic.
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from perceptual_utils.data import content_photos
+from perceptual_utils.datafiles import content_photos
 from perceptual_utils.model_io import read_model_metadata
-from perceptual_utils.sr_eval import evaluate_sr
-from perceptual_utils.style_eval import gatys_checkerboard_ratio, score_style_model, scores_to_json, summarise
+from perceptual_utils.sr.evaluation import evaluate_sr
+from perceptual_utils.style.evaluation import gatys_checkerboard_ratio, score_style_model, scores_to_json, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cpu_recipe"
 

@@ -28,8 +28,9 @@ import torch
 
 from perceptual_utils.config import seed_everything
 from perceptual_utils.losses import PerceptualLoss
-from perceptual_utils.optimize import gatys_style_transfer, get_loss_network
-from perceptual_utils.widgets import example_image
+from perceptual_utils.optimization.gatys import gatys_style_transfer
+from perceptual_utils.vgg.cache import get_loss_network
+from perceptual_utils.datafiles import example_image
 
 PAIRS = (("tubingen.jpg", "starry_night_crop.jpg"), ("chicago.jpg", "wave_crop.jpg"))
 STYLE_WEIGHTS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from perceptual_utils.model_io import load_model, read_model_metadata, save_model
-from perceptual_utils.sr_eval import PAPER_RESULTS
+from perceptual_utils.sr.evaluation import PAPER_RESULTS
 from perceptual_utils.shipped_models import models_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,10 +279,10 @@ def write_gallery(size: int = 256) -> Path:
     """``models/gallery.jpg``: each held-out demo photo, then every shipped style model's output."""
     import torch
 
-    from perceptual_utils.data import content_photos
+    from perceptual_utils.datafiles import content_photos
     from perceptual_utils.images import save_image
     from perceptual_utils.shipped_models import list_models
-    from perceptual_utils.stylize import prepare_model, stylize
+    from perceptual_utils.style.stylize import prepare_model, stylize
 
     styles = [prepare_model(m.path) for m in list_models("style_transfer")
               if not read_model_metadata(m.path).get("training", {}).get("styles")]  # one painting per column

@@ -34,12 +34,12 @@ from torch import nn
 from torchvision.models import vgg as tv_vgg
 
 from perceptual_utils.config import autocast_dtype
-from perceptual_utils.loss_network import IMAGENET_MEAN, IMAGENET_STD
+from perceptual_utils.vgg.network import IMAGENET_MEAN, IMAGENET_STD
 from perceptual_utils.losses import PerceptualLoss, feature_reconstruction_loss, pixel_loss
-from perceptual_utils.sr_net import SuperResolutionNet
-from perceptual_utils.sr_training import SRLoss
-from perceptual_utils.style_net import StyleTransferNet
-from perceptual_utils.weights import load_vgg16_features_state, resolve_weights
+from perceptual_utils.sr.net import SuperResolutionNet
+from perceptual_utils.sr.training import SRLoss
+from perceptual_utils.style.net import StyleTransferNet
+from perceptual_utils.vgg.weights import load_vgg16_features_state, resolve_weights
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

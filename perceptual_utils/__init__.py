@@ -7,6 +7,10 @@ pays for what it uses.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
+
+from . import _moved
 
 __version__ = "0.1.0"
 
@@ -15,25 +19,29 @@ _EXPORTS = {
     "get_profile": "config", "Profile": "config", "data_root": "config", "seed_everything": "config",
     "default_device": "config", "ConfigError": "config",
     # loss network and losses
-    "LossNetwork": "loss_network", "VGG16_LAYERS": "loss_network", "STYLE_LAYERS": "loss_network",
-    "CONTENT_LAYER": "loss_network",
+    "LossNetwork": "vgg.network", "VGG16_LAYERS": "vgg.network", "STYLE_LAYERS": "vgg.network",
+    "CONTENT_LAYER": "vgg.network",
     "feature_reconstruction_loss": "losses", "gram_matrix": "losses", "style_reconstruction_loss": "losses",
     "total_variation_loss": "losses", "pixel_loss": "losses", "PerceptualLoss": "losses",
-    "resolve_weights": "weights", "WeightsNotFoundError": "weights",
+    "LossWeights": "losses",
+    "resolve_weights": "vgg.weights", "WeightsNotFoundError": "vgg.weights",
     # images and data
     "load_image": "images", "save_image": "images", "show_images": "images", "ImageLoadError": "images",
     "resize_short_side": "images", "resize_long_side": "images", "center_crop": "images",
     "random_crop": "images", "match_histograms": "images", "preserve_color": "color",
-    "ImageFolderDataset": "data",
+    "ImageFolderDataset": "training_data",
     # models
     "save_model": "model_io", "load_model": "model_io", "ModelFileError": "model_io",
-    "StyleTransferNet": "style_net", "SuperResolutionNet": "sr_net",
+    "StyleTransferNet": "style.net", "SuperResolutionNet": "sr.net",
+    # training (shared by both networks)
+    "TrainConfig": "training", "TrainResult": "training", "TrainSettings": "training",
     # optimisation (Gatys, inversion)
-    "invert_features": "optimize", "synthesize_style": "optimize", "gatys_style_transfer": "optimize",
+    "invert_features": "optimization.inversion", "synthesize_style": "optimization.texture",
+    "gatys_style_transfer": "optimization.gatys",
     # feed-forward style transfer
-    "train_style": "style_training", "stylize": "stylize",
+    "train_style": "style.training", "stylize": "style.stylize",
     # super-resolution
-    "train_sr": "sr_training", "upscale": "upscale", "degrade": "degradation",
+    "train_sr": "sr.training", "upscale": "sr.upscale", "degrade": "sr.degradation",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -50,3 +58,17 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Importing an old module path such as ``perceptual_utils.stylize`` (see :mod:`._moved`) must not
+    replace the public function of the same name on the package with that module."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+_moved.install()

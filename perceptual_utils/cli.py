@@ -3,7 +3,8 @@
 Each command lives next to the code it drives: a module listed in :data:`COMMAND_MODULES`
 defines ``register_cli(subparsers)``, which adds its sub-parsers and sets ``func`` to a function
 ``func(args) -> int`` (the exit code). Errors a user can fix are raised as :class:`CLIError` or
-as one of the package's own error types, and printed as one line, never a traceback (``PERCEPTUAL_UTILS_DEBUG=1`` shows it).
+as one of the package's own error types (all in :mod:`perceptual_utils.errors`), and printed as
+one line, never a traceback (``PERCEPTUAL_UTILS_DEBUG=1`` shows it).
 """
 from __future__ import annotations
 
@@ -12,21 +13,19 @@ import importlib
 import os
 import sys
 
+from .errors import USER_ERRORS, CLIError  # CLIError: also importable from here, as before
+
 COMMAND_MODULES = (
-    "perceptual_utils.fetch",          # fetch-weights, fetch-data
-    "perceptual_utils.optimize",       # gatys, invert
-    "perceptual_utils.style_training",  # train-style
-    "perceptual_utils.stylize",        # stylize
-    "perceptual_utils.benchmark",      # bench
-    "perceptual_utils.sr_training",    # train-sr
-    "perceptual_utils.upscale",        # upscale
-    "perceptual_utils.sr_eval",        # evaluate-sr
-    "perceptual_utils.shipped_models",  # models
+    "perceptual_utils.download.cli",         # fetch-weights, fetch-data
+    "perceptual_utils.optimization.cli",     # gatys, invert
+    "perceptual_utils.style.training",       # train-style
+    "perceptual_utils.style.stylize",        # stylize
+    "perceptual_utils.style.timing",         # bench
+    "perceptual_utils.sr.training",          # train-sr
+    "perceptual_utils.sr.upscale",           # upscale
+    "perceptual_utils.sr.evaluation",        # evaluate-sr
+    "perceptual_utils.shipped_models",       # models
 )
-
-
-class CLIError(Exception):
-    """An error to report on one line with a non-zero exit code."""
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -53,16 +52,6 @@ def _debug() -> bool:
     return os.environ.get("PERCEPTUAL_UTILS_DEBUG", "") not in ("", "0")
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from .config import ConfigError
-    from .images import ImageLoadError
-    from .model_io import ModelFileError
-    from .weights import WeightsNotFoundError
-
-    # OSError: full disk, read-only folder, ...; ValueError includes validation.InvalidArgument.
-    return (CLIError, ConfigError, ImageLoadError, ModelFileError, WeightsNotFoundError, OSError, ValueError)
-
-
 def _one_line(exc: BaseException) -> str:
     """The exception's message on one line (its first non-empty line, which names the problem)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -77,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except _user_errors() as exc:
+    except USER_ERRORS as exc:
         if _debug():  # PERCEPTUAL_UTILS_DEBUG=1 shows the full traceback
             raise
         print(f"error: {_one_line(exc)}", file=sys.stderr)

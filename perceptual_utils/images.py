@@ -5,6 +5,7 @@ Tensors are float RGB in [0, 1], shaped ``(3, H, W)`` (single images) or ``(B, 3
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .model_io import atomic_write
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
 
@@ -62,8 +65,6 @@ def load_image(path: str | os.PathLike, size: int | None = None, long_side: bool
     except UnidentifiedImageError:
         raise ImageLoadError(f"{p}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError as exc:
-        import re
-
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(found.group(1)) / 1e6:.0f} MP, " if found else ""
         raise ImageLoadError(f"{p}: image too large to load safely ({size}limit "
@@ -119,8 +120,6 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) 
         ValueError: unknown extension, or ``path`` is an existing folder.
         OSError: the file cannot be written (the message names ``path``).
     """
-    from .model_io import atomic_write
-
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{p}: is an existing folder, not an image file name")
@@ -192,7 +191,7 @@ def match_histograms(image: torch.Tensor, reference: torch.Tensor) -> torch.Tens
     The paper's super-resolution post-processing: the output's colour distribution is matched to
     the low-resolution input's. Uses scikit-image's exact CDF matching.
     """
-    from skimage.exposure import match_histograms as _match
+    from skimage.exposure import match_histograms as _match  # scikit-image's exposure module is slow to import
 
     src = image.detach().float().cpu().permute(1, 2, 0).numpy()
     ref = reference.detach().float().cpu().permute(1, 2, 0).numpy()
@@ -203,7 +202,7 @@ def match_histograms(image: torch.Tensor, reference: torch.Tensor) -> torch.Tens
 def show_images(images: Sequence[torch.Tensor], titles: Sequence[str] | None = None, ncols: int | None = None,
                 size: float = 3.0, suptitle: str | None = None):
     """Show images in a grid with labels (matplotlib); returns the figure."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot is slow to import and only a notebook's figures need it
 
     images = list(images)
     if not images:

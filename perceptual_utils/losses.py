@@ -5,13 +5,15 @@ Notation: ``phi_j(x)`` is the activation of VGG-16 layer ``j`` for image ``x``, 
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .loss_network import CONTENT_LAYER, STYLE_LAYERS, LossNetwork, check_layers
+from .vgg.network import CONTENT_LAYER, STYLE_LAYERS, LossNetwork, check_layers, require_layers
 
 
 def _check_same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
@@ -87,6 +89,33 @@ def pixel_loss(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(images, target.expand_as(images), reduction="mean")
 
 
+@dataclass(frozen=True)
+class LossWeights:
+    """The weights of Eq. 1, ``content_weight * l_feat + style_weight * l_style + tv_weight * l_TV``.
+
+    The one place the calibrated defaults live (content 1, style 5, TV 1), for torchvision's
+    VGG-16 weights with images in [0, 1] (see README, "Loss weights"); Caffe-VGG weights from
+    other projects do not carry over. :class:`PerceptualLoss`, :func:`~perceptual_utils.
+    optimization.gatys.gatys_style_transfer` and the trainers take their defaults from here.
+    """
+
+    content_weight: float = 1.0
+    style_weight: float = 5.0
+    tv_weight: float = 1.0
+
+    def updated(self, **given: float | None) -> "LossWeights":
+        """A copy with every weight given (not ``None``) replaced, e.g. ``--style-weight`` on top of a recipe's."""
+        return replace(self, **{k: float(v) for k, v in given.items() if v is not None})
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"content_weight": ..., "style_weight": ..., "tv_weight": ...}`` (keyword arguments of PerceptualLoss)."""
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+#: The calibrated defaults (:class:`LossWeights` with nothing changed).
+DEFAULT_WEIGHTS = LossWeights()
+
+
 class PerceptualLoss(nn.Module):
     """Weighted sum of feature (content), style and total-variation losses, as in the paper.
 
@@ -97,30 +126,38 @@ class PerceptualLoss(nn.Module):
     (training). ``forward`` returns a dict with ``"total"`` and each weighted term
     (``"content"``, ``"style"``, ``"tv"``) for logging.
 
-    Default weights are calibrated for torchvision's VGG-16 weights with images in [0, 1]
-    (see README, "Loss weights"); Caffe-VGG weights from other projects do not carry over.
+    Default weights are :class:`LossWeights`' (``PerceptualLoss.from_weights(LossWeights(...))``
+    takes them as one object). ``vgg_weights``: the VGG-16 weights file of the loss network built
+    when ``loss_network`` is not given (default: resolved as in :mod:`perceptual_utils.vgg.weights`;
+    the old name ``weights=`` still works, with a DeprecationWarning).
     """
 
     def __init__(
         self,
-        content_weight: float = 1.0,
-        style_weight: float = 5.0,
-        tv_weight: float = 1.0,
+        content_weight: float = DEFAULT_WEIGHTS.content_weight,
+        style_weight: float = DEFAULT_WEIGHTS.style_weight,
+        tv_weight: float = DEFAULT_WEIGHTS.tv_weight,
         content_layer: str | None = CONTENT_LAYER,
         style_layers: Sequence[str] = STYLE_LAYERS,
         style_layer_weights: Mapping[str, float] | None = None,
         loss_network: LossNetwork | None = None,
-        weights: str | None = None,
+        *,
+        vgg_weights: str | None = None,
+        **deprecated,
     ):
         super().__init__()
+        if set(deprecated) - {"weights"}:
+            raise TypeError(f"PerceptualLoss got unexpected keyword arguments {sorted(set(deprecated) - {'weights'})}")
+        if "weights" in deprecated:
+            warnings.warn("PerceptualLoss(weights=...) is deprecated: the VGG-16 weights file is vgg_weights=...",
+                          DeprecationWarning, stacklevel=2)
+            vgg_weights = vgg_weights or deprecated["weights"]
         self.content_layer = content_layer
         self.style_layers = check_layers(style_layers) if style_layers else []
         needed = list(dict.fromkeys(([content_layer] if content_layer else []) + self.style_layers))
         if loss_network is None:
-            loss_network = LossNetwork(needed, weights=weights)
-        missing = [name for name in needed if name not in loss_network.layers]
-        if missing:
-            raise ValueError(f"loss network does not tap layers {missing}")
+            loss_network = LossNetwork(needed, weights=vgg_weights)
+        require_layers(loss_network, needed)
         self.loss_network = loss_network
         self.content_weight = content_weight
         self.style_weight = style_weight
@@ -128,6 +165,16 @@ class PerceptualLoss(nn.Module):
         self.style_layer_weights = dict(style_layer_weights) if style_layer_weights else None
         self.target_grams: dict[str, torch.Tensor] = {}
         self.content_features: torch.Tensor | None = None
+
+    @classmethod
+    def from_weights(cls, weights: LossWeights | None = None, **kwargs) -> "PerceptualLoss":
+        """``PerceptualLoss(**weights.as_dict(), **kwargs)``; ``None``: the defaults."""
+        return cls(**(weights or DEFAULT_WEIGHTS).as_dict(), **kwargs)
+
+    @property
+    def weights(self) -> LossWeights:
+        """The current weights as a :class:`LossWeights`."""
+        return LossWeights(self.content_weight, self.style_weight, self.tv_weight)
 
     @torch.no_grad()
     def set_style(self, style_images: torch.Tensor | Sequence[torch.Tensor],

@@ -12,7 +12,9 @@ leaves a half-written file behind.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -20,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 FORMAT = "perceptual_utils/1"
 #: kind -> "module:Class"; the class takes its metadata ``config`` as keyword arguments and
 #: exposes the same dict as ``.config``.
 MODEL_KINDS = {
-    "style_transfer": "perceptual_utils.style_net:StyleTransferNet",
-    "super_resolution": "perceptual_utils.sr_net:SuperResolutionNet",
+    "style_transfer": "perceptual_utils.style.net:StyleTransferNet",
+    "super_resolution": "perceptual_utils.sr.net:SuperResolutionNet",
 }
 
 
@@ -48,8 +52,6 @@ CONFIG_RANGES: dict[str, tuple[int, int]] = {"channels": (1, 1024), "num_residua
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     """sha256 over the sorted ``name|dtype|shape`` of every tensor and its raw bytes."""
-    import hashlib
-
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
@@ -81,16 +83,12 @@ def atomic_write(path: str | os.PathLike, write_fn) -> Path:
 
 
 def _save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {k: json.dumps(v) for k, v in {**metadata, DIGEST_KEY: tensors_digest(tensors)}.items()}
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def _read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
-
     p = Path(path)
     if not p.is_file():
         raise ModelFileError(f"{p}: no such model file")
@@ -112,8 +110,6 @@ def _read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dic
 
 def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """A checkpoint's metadata (step, config, ``extra``) without reading its tensors."""
-    from safetensors import safe_open
-
     p = Path(path)
     try:
         with safe_open(str(p), framework="pt", device="cpu") as fh:
@@ -141,8 +137,6 @@ def check_config(kind: str, config: Any) -> dict[str, Any]:
     Raises:
         ModelFileError: the first problem, on one line.
     """
-    import inspect
-
     cls = _model_class(kind)
     if not isinstance(config, dict):
         raise ModelFileError(f"config must be a JSON object, got {type(config).__name__}")
@@ -220,8 +214,8 @@ def load_model(path: str | os.PathLike, kind: str | None = None, device: str | t
     Raises:
         ModelFileError: missing or corrupted file, or a file of another ``kind`` than asked for.
     """
-    # A bare name ("starry_night", "x4_feature") means a model shipped in models/ (imported here:
-    # shipped_models reads model files through this module).
+    # A bare name ("starry_night", "x4_feature") means a model shipped in models/ (imported here, not at
+    # the top: shipped_models reads model files through this module, so a top-level import would be a cycle).
     from .shipped_models import resolve_model
 
     path = resolve_model(path, kind)

@@ -20,6 +20,8 @@ leftover temporary files, and settings compared by meaning on resume.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import re
@@ -167,9 +169,6 @@ def guard_run_folder(out_dir_arg: str = "out_dir"):
     """Decorator for a training function: while it runs, its run folder (the argument named
     ``out_dir_arg``) is locked and cleaned of stale temporaries (on rank 0 of a ``torchrun`` job,
     i.e. ``$RANK`` unset or 0), and SIGTERM raises ``KeyboardInterrupt`` (every rank)."""
-    import functools
-    import inspect
-
     def decorate(fn):
         signature = inspect.signature(fn)
 

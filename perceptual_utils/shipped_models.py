@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import PROJECT_ROOT
+from .model_io import ModelFileError, read_model_metadata
 
 ENV_MODELS = "PERCEPTUAL_UTILS_MODELS"
 SUFFIX = ".safetensors"
@@ -38,8 +39,6 @@ class ShippedModel:
 def list_models(kind: str | None = None) -> list[ShippedModel]:
     """The model files in :func:`models_dir` (optionally of one ``kind``), sorted by kind and name.
     Unreadable files are left out (``load_model`` on them gives the precise error)."""
-    from .model_io import ModelFileError, read_model_metadata
-
     folder = models_dir()
     found = []
     for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
@@ -64,8 +63,6 @@ def resolve_model(model: str | os.PathLike, kind: str | None = None) -> Path:
     Raises:
         ModelFileError: a bare name that is not shipped (the message lists the available names).
     """
-    from .model_io import ModelFileError
-
     path = Path(model).expanduser()
     text = str(model)
     if path.exists() or not _is_bare_name(text):

@@ -1,10 +1,13 @@
 """Process a large image in overlapping tiles and blend them seamlessly, so memory stays bounded."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from .style.net import receptive_field_growth
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -130,8 +133,6 @@ def has_instance_norm(net: nn.Module) -> bool:
 def freeze_instance_norms(net: nn.Module) -> tuple[nn.Module, list[FrozenInstanceNorm]]:
     """A copy of ``net`` whose instance norms are :class:`FrozenInstanceNorm`
     (sharing the affine parameters), and those in forward order."""
-    import copy
-
     out = copy.deepcopy(net)
     for parent in list(out.modules()):
         for name, child in list(parent._modules.items()):
@@ -156,8 +157,6 @@ def receptive_field(net: nn.Module) -> int:
     has one (:class:`StyleTransferNet`), else the sum of ``(kernel - 1) * dilation`` of every conv
     times its resolution (an upper bound for the plain conv stacks of this package)."""
     if hasattr(net, "layer_spec"):
-        from .style_net import receptive_field_growth
-
         return receptive_field_growth(net.layer_spec())[-1][1]
     rf = 1
     for m in net.modules():

@@ -5,7 +5,7 @@ steps, checkpoints written atomically every N steps (and on Ctrl-C), exact resum
 precision and channels-last on CUDA, and data-parallel training under ``torchrun``.
 
 Exact resume works because the data of every step is a pure function of the step number
-(:class:`~perceptual_utils.datasets.StepSampler`), and the checkpoint holds the model, the
+(:class:`~perceptual_utils.training_data.StepSampler`), and the checkpoint holds the model, the
 optimiser state, the step, the RNG state and the loss history.
 """
 from __future__ import annotations
@@ -18,8 +18,9 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Sequence
+import warnings
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .cli_options import add_progress_option, add_device_option, add_vgg_weights_option
 from .config import autocast_dtype, resolve_device
-from .datasets import StepSampler
 from .images import save_image
-from .model_io import ModelFileError, load_checkpoint, read_checkpoint_metadata, save_checkpoint, save_model
+from .model_io import (ModelFileError, load_checkpoint, load_model, read_checkpoint_metadata, save_checkpoint,
+                       save_model)
 from .run_folder import changed_settings, guard_run_folder
+from .training_data import StepSampler
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 MODEL_NAME = "model.safetensors"
@@ -84,6 +87,78 @@ class TrainConfig:
 
 
 LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class TrainSettings:
+    """How to train, the same for :func:`~perceptual_utils.style.training.train_style` and
+    :func:`~perceptual_utils.sr.training.train_sr`: ``train=TrainSettings(...)`` (or the task's
+    subclass, which adds its data settings). ``None`` takes the recipe's value; every value given wins.
+
+    ``recipe``: ``"paper"`` or ``"cpu"`` (default: ``paper`` with CUDA, ``cpu`` without).
+    ``time_budget``: e.g. ``"30m"``: plan ``steps`` from the measured seconds per step so the
+    whole schedule ends on time (a resumed run keeps its plan). ``resume``: continue from the run
+    folder's checkpoint (exactly). ``stop_after``: stop, resumably, after this many steps of this call.
+    """
+
+    recipe: str | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    lr_schedule: str | None = None
+    num_workers: int | None = None
+    time_budget: str | float | None = None
+    seed: int = 0
+    checkpoint_every: int = 1000
+    preview_every: int = 500
+    amp: bool = True
+    device: str | None = None
+    progress: bool = True
+    resume: bool = True
+    stop_after: int | None = None
+
+    #: The fields a recipe fills when they are ``None`` (the subclasses add their own).
+    recipe_keys = ("steps", "batch_size", "lr", "lr_schedule", "num_workers")
+
+    def resolve(self, recipes: dict[str, dict[str, Any]], **given: Any) -> dict[str, Any]:
+        """The recipe's settings with this object's given values (and ``given``) on top."""
+        return resolve_recipe(self.recipe, recipes, {k: getattr(self, k) for k in self.recipe_keys} | given)
+
+    @classmethod
+    def from_args(cls, args: Any, **task: Any) -> "TrainSettings":
+        """The settings of a ``train-*`` command (the options of :func:`add_training_arguments`),
+        with the task's own fields in ``task``."""
+        return cls(recipe=args.recipe, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                   lr_schedule=args.lr_schedule, num_workers=args.workers, time_budget=args.time_budget,
+                   seed=args.seed, checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
+                   amp=not args.no_amp, device=args.device, progress=args.progress, resume=not args.no_resume,
+                   stop_after=args.stop_after, **task)
+
+    def loop_config(self, r: dict[str, Any], steps: int) -> TrainConfig:
+        """The :class:`TrainConfig` of :func:`train_loop` for resolved recipe settings ``r``."""
+        return TrainConfig(steps=int(steps), batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=self.seed,
+                           checkpoint_every=self.checkpoint_every, preview_every=self.preview_every,
+                           num_workers=int(r["num_workers"]), amp=self.amp, device=self.device,
+                           progress=self.progress, lr_schedule=r["lr_schedule"])
+
+
+def sort_options(who: str, options: dict[str, Any], train: TrainSettings | None, train_cls: type,
+                 net: dict[str, Any] | None, net_keys: Collection[str],
+                 other_keys: Collection[str] = ()) -> tuple[TrainSettings, dict[str, Any], dict[str, Any]]:
+    """Sort a trainer's flat keyword options (``steps=100, channels=16, style_weight=2``: the
+    older call style, still accepted) into ``(train settings, network options, the rest)``: a
+    field of ``train_cls`` updates ``train``, a name in ``net_keys`` the network's options, a name
+    in ``other_keys`` is handed back; anything else is a ``TypeError`` naming it."""
+    names = {f.name for f in fields(train_cls)}
+    unknown = sorted(set(options) - names - set(net_keys) - set(other_keys))
+    if unknown:
+        raise TypeError(f"{who}() got unexpected keyword arguments {unknown}")
+    train = train if train is not None else train_cls()
+    if not isinstance(train, train_cls):  # a plain TrainSettings for a task: keep its values
+        train = train_cls(**{f.name: getattr(train, f.name) for f in fields(train)})
+    train = replace(train, **{k: v for k, v in options.items() if k in names})
+    net = dict(net or {}) | {k: v for k, v in options.items() if k in net_keys}
+    return train, net, {k: v for k, v in options.items() if k in other_keys}
 
 
 def default_recipe() -> str:
@@ -201,6 +276,13 @@ class TrainResult:
     images_per_second: float = 0.0
     resumed_from: int = 0
     steps: int = 0  #: the run's planned total (a --time-budget run plans it)
+    model: nn.Module | None = None  #: the trained network, in eval mode (set by train_style / train_sr)
+
+    def __iter__(self):
+        """``model, result = train_sr(...)``, the older return shape of ``train_sr``, still works (deprecated)."""
+        warnings.warn("unpacking a TrainResult as (model, result) is deprecated; use result.model",
+                      DeprecationWarning, stacklevel=2)
+        return iter((self.model, self))
 
 
 def hardware_description(device: torch.device) -> str:
@@ -419,15 +501,15 @@ def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> Non
     p.add_argument("--preview-every", type=int, default=500, help="steps between preview images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, help=f"data loading processes ({show('num_workers')})")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    add_device_option(p)
     p.add_argument("--no-amp", action="store_true",
                    help="no mixed precision (default: bf16/fp16 on CUDA, bf16 on CPUs with native bf16)")
     p.add_argument("--no-resume", action="store_true",
                    help="start afresh, overwriting an existing checkpoint in --out (default: resume from it)")
     p.add_argument("--stop-after", type=int, help="stop (resumably) after this many steps of this call")
     p.add_argument("--export", help="also write a half-precision copy of the final model here")
-    p.add_argument("--weights", help="VGG-16 weights file (default: $PERCEPTUAL_UTILS_WEIGHTS / download)")
-    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true", help="no progress bar")
+    add_vgg_weights_option(p)
+    add_progress_option(p)
 
 
 def report_training(result: TrainResult, args: Any, kind: str) -> int:
@@ -440,8 +522,6 @@ def report_training(result: TrainResult, args: Any, kind: str) -> int:
               f"from {Path(args.out) / CHECKPOINT_NAME}")
         return 0
     if args.export:
-        from .model_io import load_model
-
         model = load_model(result.model_path, kind=kind)
         save_model(model, args.export, training=model.training_info, half=True)
         print(f"half-precision model: {args.export}")

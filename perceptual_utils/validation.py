@@ -15,6 +15,11 @@ import math
 import os
 from pathlib import Path
 
+import torch
+
+from .images import image_format
+from .training import parse_duration
+
 #: The optimisation commands (gatys, invert) refuse working images larger than this many pixels:
 #: VGG-16 activations and their gradients cost on the order of a kilobyte per pixel.
 MAX_OPTIMIZE_PIXELS = 12_000_000
@@ -77,8 +82,6 @@ def check_device(device: str | None, option: str = "--device") -> str | None:
     """
     if device is None:
         return None
-    import torch
-
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError, TypeError):
@@ -99,8 +102,6 @@ def check_device(device: str | None, option: str = "--device") -> str | None:
 def check_output_image(path: str | os.PathLike, option: str = "--output") -> Path:
     """An output image file name: a known image extension, not an existing folder, and a folder
     that exists (or can be created) and is writable."""
-    from .images import image_format
-
     p = Path(path)
     if p.is_dir():
         raise InvalidArgument(f"{option} {p}: is an existing folder; give an image file name such as {p / 'out.png'}")
@@ -170,8 +171,6 @@ def check_training_args(args) -> None:
     if get("style_size"):  # 0 keeps the style image's own size
         check_int("--style-size", get("style_size"), minimum=16)
     if get("time_budget") is not None:
-        from .training import parse_duration
-
         try:
             parse_duration(get("time_budget"))
         except ValueError as exc:

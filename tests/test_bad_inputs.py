@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 
 from perceptual_utils import cli, model_io
-from perceptual_utils.sr_net import SuperResolutionNet
-from perceptual_utils.style_net import StyleTransferNet
+from perceptual_utils.sr.net import SuperResolutionNet
+from perceptual_utils.style.net import StyleTransferNet
 
 
 def _png(path: Path, w: int = 24, h: int = 20, seed: int = 0) -> Path:
@@ -185,7 +185,7 @@ def test_good_input_still_works_and_writes_atomically(files, capsys, tmp_path):
 
 
 def test_bomb_in_a_training_folder_is_skipped(files, tmp_path):
-    from perceptual_utils.datasets import ImageFolderDataset
+    from perceptual_utils.training_data import ImageFolderDataset
     from perceptual_utils.images import ImageLoadError, load_image
 
     with pytest.raises(ImageLoadError, match="decompression bomb"):

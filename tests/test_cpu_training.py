@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from perceptual_utils.config import autocast_dtype, cpu_has_native_bf16, resolve_device, ConfigError
-from perceptual_utils.datasets import ImageFolderDataset
-from perceptual_utils.degradation import bicubic_upsample
+from perceptual_utils.training_data import ImageFolderDataset
+from perceptual_utils.sr.degradation import bicubic_upsample
 from perceptual_utils.images import save_image
-from perceptual_utils.loss_network import STYLE_LAYERS
+from perceptual_utils.vgg.network import STYLE_LAYERS
 from perceptual_utils.losses import PerceptualLoss
-from perceptual_utils.sr_net import SuperResolutionNet
-from perceptual_utils.sr_training import SR_RECIPES
-from perceptual_utils.style_net import StyleTransferNet
-from perceptual_utils.style_training import STYLE_RECIPES, crop_schedule
+from perceptual_utils.sr.net import SuperResolutionNet
+from perceptual_utils.sr.training import SR_RECIPES
+from perceptual_utils.style.net import StyleTransferNet
+from perceptual_utils.style.training import STYLE_RECIPES, crop_schedule
 from perceptual_utils.training import (TrainConfig, measure_step_seconds, parse_duration, plan_steps,
                                        resolve_recipe)
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from perceptual_utils.losses import (
+    LossWeights,
     PerceptualLoss,
     feature_reconstruction_loss,
     gram_matrix,
@@ -216,3 +217,26 @@ def test_perceptual_loss_errors(loss_network, images):
         PerceptualLoss(style_layers=("relu5_3",), loss_network=loss_network)
     with pytest.raises(ValueError, match="unknown VGG-16 layer"):
         PerceptualLoss(style_layers=("relu9_9",), loss_network=loss_network)
+
+
+def test_loss_weights_are_the_one_place_of_the_defaults():
+    import inspect
+
+    defaults = LossWeights()
+    assert defaults.as_dict() == {"content_weight": 1.0, "style_weight": 5.0, "tv_weight": 1.0}
+    params = inspect.signature(PerceptualLoss.__init__).parameters
+    assert {k: params[k].default for k in defaults.as_dict()} == defaults.as_dict()
+    assert defaults.updated(style_weight=2, tv_weight=None) == LossWeights(style_weight=2.0)
+    with pytest.raises(Exception):  # frozen: a default cannot be changed by accident
+        defaults.style_weight = 3.0
+
+
+def test_perceptual_loss_from_weights_and_the_vgg_file_argument(loss_network):
+    loss = PerceptualLoss.from_weights(LossWeights(content_weight=2.0), style_layers=["relu1_2"],
+                                       loss_network=loss_network)
+    assert loss.weights == LossWeights(content_weight=2.0)
+    with pytest.warns(DeprecationWarning, match="vgg_weights"):
+        old = PerceptualLoss(content_layer="relu1_2", style_layers=["relu1_2"], weights="random")
+    assert old.loss_network.weights_path is None  # "random": the untrained control network
+    with pytest.raises(TypeError, match="unexpected"):
+        PerceptualLoss(colour_weight=1.0)

@@ -11,9 +11,9 @@ from perceptual_utils import model_io
 from perceptual_utils.blocks import ConditionalInstanceNorm2d
 from perceptual_utils.cli import main as cli_main
 from perceptual_utils.images import center_crop, list_images, load_image, resize_short_side, save_image
-from perceptual_utils.style_net import StyleTransferNet
-from perceptual_utils.style_training import StyleIndexedDataset, train_style
-from perceptual_utils.stylize import parse_mix, resolve_style, style_names, stylize
+from perceptual_utils.style.net import StyleTransferNet
+from perceptual_utils.style.training import StyleIndexedDataset, train_style
+from perceptual_utils.style.stylize import parse_mix, resolve_style, style_names, stylize
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_NET = dict(variant="modern", channels=4, num_residual=1)

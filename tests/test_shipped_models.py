@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from perceptual_utils.cli import main as cli_main
-from perceptual_utils.data import content_photos
+from perceptual_utils.datafiles import content_photos
 from perceptual_utils.model_io import ModelFileError, load_model, read_model_metadata
 from perceptual_utils.shipped_models import list_models, models_dir, resolve_model
-from perceptual_utils.sr_eval import evaluate_sr
-from perceptual_utils.style_eval import style_objective
-from perceptual_utils.stylize import stylize
-from perceptual_utils.upscale import upscale
+from perceptual_utils.sr.evaluation import evaluate_sr
+from perceptual_utils.style.evaluation import style_objective
+from perceptual_utils.style.stylize import stylize
+from perceptual_utils.sr.upscale import upscale
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "cpu_recipe"

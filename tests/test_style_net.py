@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from perceptual_utils.style_net import (StyleTransferNet, activation_shapes, conv_macs, fold_batch_norm,
+from perceptual_utils.style.net import (StyleTransferNet, activation_shapes, conv_macs, fold_batch_norm,
                                         receptive_field_growth, reflect_pad)
 
 
@@ -118,7 +118,7 @@ def test_receptive_field_and_compute():
 
 
 def test_checkerboard_energy_separates_transposed_from_nearest():
-    from perceptual_utils.style_net import checkerboard_energy
+    from perceptual_utils.style.net import checkerboard_energy
 
     torch.manual_seed(0)
     flat = torch.full((1, 3, 64, 64), 0.5)

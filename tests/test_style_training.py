@@ -11,8 +11,9 @@ import torch
 
 from perceptual_utils import model_io
 from perceptual_utils.images import center_crop, list_images, load_image, resize_short_side, save_image
-from perceptual_utils.style_net import StyleTransferNet
-from perceptual_utils.style_training import default_loss_weights, train_style
+from perceptual_utils.style.net import StyleTransferNet
+from perceptual_utils.losses import LossWeights
+from perceptual_utils.style.training import train_style
 
 # Small enough for 2 CPU cores: a narrow net, 32 px crops, two shallow style layers.
 TINY = dict(batch_size=2, image_size=32, style_size=64, variant="paper", channels=8, num_residual=1,
@@ -51,7 +52,7 @@ def test_model_file_and_checkpoint_round_trip(tiny_data, tmp_path):
     assert model.config == StyleTransferNet(variant="paper", channels=8, num_residual=1).config
     info = model.training_info
     assert info["style_name"] == "starry_night_crop" and info["steps_done"] == 4
-    assert info["content_weight"] == 2.0 and info["style_weight"] == default_loss_weights()["style_weight"]
+    assert info["content_weight"] == 2.0 and info["style_weight"] == LossWeights().style_weight
     fresh = StyleTransferNet(**model.config)
     meta = model_io.load_checkpoint(tmp_path / "run" / "checkpoint.safetensors", fresh)
     assert meta["step"] == 4
@@ -96,6 +97,7 @@ def _ddp_worker(rank: int, world: int, port: int, tiny_data, out: str) -> None:
             dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_gloo(tiny_data, tmp_path):
     from safetensors.torch import load_file
 

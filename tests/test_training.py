@@ -1,4 +1,4 @@
-"""The shared training loop, data sampling, tiling and the file runner, on a tiny network."""
+"""The shared training loop on a tiny network: loss falls, files written, exact resume, refused settings."""
 from __future__ import annotations
 
 import sys
@@ -9,11 +9,8 @@ import torch
 from torch import nn
 
 from perceptual_utils import model_io
-from perceptual_utils.batch import process_images
-from perceptual_utils.datasets import ImageFolderDataset, StepSampler
-from perceptual_utils.images import save_image
-from perceptual_utils.tiling import tiled_apply
 from perceptual_utils.training import TrainConfig, train_loop
+from perceptual_utils.training_data import ImageFolderDataset
 
 
 class TinyNet(nn.Module):
@@ -36,16 +33,6 @@ def tiny_kind(monkeypatch):
     monkeypatch.setitem(sys.modules, "tiny_test_models", module)
     monkeypatch.setitem(model_io.MODEL_KINDS, "tiny", "tiny_test_models:TinyNet")
     return TinyNet
-
-
-@pytest.fixture
-def image_folder(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    folder = tmp_path / "images"
-    for i in range(5):
-        save_image(torch.rand(3, 24 + 4 * i, 30, generator=g), folder / f"img{i}.png")
-    (folder / "broken.jpg").write_bytes(b"not a jpeg")
-    return folder
 
 
 def smooth_loss(model, batch):
@@ -98,44 +85,39 @@ def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
         run(image_folder, tmp_path / "c", steps=6, info={"data": "elsewhere"})
 
 
-def test_step_sampler_splits_ranks_disjointly():
-    ranks = [list(StepSampler(2, 5, batch_size=3, rank=r, world_size=2)) for r in range(2)]
-    assert set(ranks[0]).isdisjoint(ranks[1])
-    assert sorted(ranks[0] + ranks[1]) == list(range(2 * 6, 5 * 6))
+# ----------------------------------------------------------------------------- the trainers' one shape
+
+def test_flat_keywords_and_option_objects_sort_into_the_same_settings():
+    from perceptual_utils.sr.training import SR_NET_KEYS, SRTrainSettings
+    from perceptual_utils.style.training import STYLE_NET_KEYS, StyleTrainSettings
+    from perceptual_utils.training import TrainSettings, sort_options
+
+    flat = sort_options("train_style", {"steps": 12, "image_size": 32, "channels": 8, "style_weight": 2.0},
+                        None, StyleTrainSettings, None, STYLE_NET_KEYS, ("style_weight",))
+    objects = sort_options("train_style", {}, StyleTrainSettings(steps=12, image_size=32), StyleTrainSettings,
+                           {"channels": 8}, STYLE_NET_KEYS)
+    assert flat[:2] == objects[:2] and flat[2] == {"style_weight": 2.0}
+    # a plain TrainSettings is widened to the task's settings, its values kept; flat keywords win
+    train, net, _ = sort_options("train_sr", {"patch": 40, "scale": 8}, TrainSettings(steps=5, seed=3),
+                                 SRTrainSettings, {"channels": 16}, SR_NET_KEYS)
+    assert (train.steps, train.seed, train.patch, net) == (5, 3, 40, {"channels": 16, "scale": 8})
+    with pytest.raises(TypeError, match="stpes"):
+        sort_options("train_sr", {"stpes": 5}, None, SRTrainSettings, None, SR_NET_KEYS)
 
 
-def test_dataset_is_deterministic(image_folder):
-    import warnings
+def test_recipe_fills_only_what_the_settings_leave_open():
+    from perceptual_utils.losses import LossWeights
+    from perceptual_utils.style.training import STYLE_RECIPES, StyleTrainSettings
 
-    warnings.simplefilter("ignore")
-    a, b = ImageFolderDataset(image_folder, 16, seed=3), ImageFolderDataset(image_folder, 16, seed=3)
-    assert all(torch.equal(a[i], b[i]) for i in range(12))
-    assert a[0].shape == (3, 16, 16)
-    assert not torch.equal(a[0], ImageFolderDataset(image_folder, 16, seed=4)[0])
-
-
-def test_tiled_apply_matches_whole_image():
-    conv = nn.Conv2d(3, 3, 5, padding=2)
-    image = torch.rand(1, 3, 70, 90)
-    with torch.no_grad():
-        whole, tiled = conv(image), tiled_apply(conv, image, tile=32, overlap=8)
-    # Inside the first tile, away from its seams, only that tile contributes: exact agreement.
-    assert torch.allclose(whole[..., :20, :20], tiled[..., :20, :20], atol=1e-6)
-    # Near seams the blend of tiles differs only a little from the whole-image result.
-    assert (whole - tiled).abs().mean() < 0.01
-    pointwise = nn.Conv2d(3, 3, 1)
-    with torch.no_grad():
-        assert torch.allclose(pointwise(image), tiled_apply(pointwise, image, tile=32, overlap=8), atol=1e-6)
-    up = tiled_apply(lambda t: nn.functional.interpolate(t, scale_factor=2), image, tile=32, overlap=8, scale=2)
-    assert torch.allclose(up, nn.functional.interpolate(image, scale_factor=2), atol=1e-6)
+    r = StyleTrainSettings(recipe="cpu", steps=7).resolve(STYLE_RECIPES, loss=None)
+    assert r["steps"] == 7 and r["image_size"] == 128 and r["loss"] == LossWeights(style_weight=2.0)
+    assert StyleTrainSettings(recipe="paper").resolve(STYLE_RECIPES)["loss"] == LossWeights()
 
 
-def test_process_images_continues_after_errors(tmp_path, capsys):
-    good = save_image(torch.rand(3, 8, 8), tmp_path / "in" / "good.png")
-    bad = tmp_path / "in" / "bad.png"
-    bad.write_text("nope")
-    code = process_images([good, bad, tmp_path / "missing.png"], tmp_path / "out", lambda x: 1 - x, progress=False)
-    assert code == 1
-    assert (tmp_path / "out" / "good.png").is_file()
-    err = capsys.readouterr().err
-    assert "bad.png" in err and "missing.png" in err
+def test_unpacking_a_result_as_model_and_result_is_deprecated():
+    from perceptual_utils.training import TrainResult
+
+    result = TrainResult(model_path=None, model=nn.Identity())
+    with pytest.warns(DeprecationWarning, match="result.model"):
+        model, same = result
+    assert model is result.model and same is result

@@ -1,0 +1,9 @@
+"""Feed-forward style transfer (the paper's Section 4.1).
+
+- :mod:`.net`: :class:`~.net.StyleTransferNet` (paper and modern variants, multi-style),
+  batch-norm folding, receptive field, compute, checkerboard energy.
+- :mod:`.training`: :func:`~.training.train_style` and its recipes (``train-style``).
+- :mod:`.stylize`: one forward pass per image, the fast inference path, tiling, style mixes (``stylize``).
+- :mod:`.evaluation`: Gatys-equivalent iterations and checkerboard energy of a trained network (Fig. 5).
+- :mod:`.timing`: the paper's Table 1, Gatys vs. the network, timed on this device (``bench``).
+"""

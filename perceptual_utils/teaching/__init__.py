@@ -1,0 +1,7 @@
+"""What the notebooks teach with, beyond the package's own functions.
+
+- :mod:`.frames`: the normalised reconstruction objective of notebook 02 and its frames, computed
+  once and cached on disk (:class:`~.frames.FrameSet`).
+- :mod:`.panel`: :class:`~.panel.ReconstructionPanel`, the ipywidgets sliders over those frames.
+- :mod:`.exercises`: the notebooks' exercises, their checkers (hints for typical mistakes) and solutions.
+"""

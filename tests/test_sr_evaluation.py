@@ -1,0 +1,157 @@
+"""The SR benchmark (bicubic baseline reproduces the paper), training, and the SR commands' errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from perceptual_utils import cli
+from perceptual_utils.model_io import save_model
+from perceptual_utils.sr.evaluation import evaluate_sr
+from perceptual_utils.sr.net import SuperResolutionNet
+from perceptual_utils.sr.training import SRTrainSettings, train_sr
+
+SR_COMMANDS = ("perceptual_utils.sr.training", "perceptual_utils.sr.upscale", "perceptual_utils.sr.evaluation")
+
+
+@pytest.fixture
+def run_cli(monkeypatch):
+    """``cli.main`` with only the SR commands registered, so these tests do not depend on
+    importing unrelated command modules; returns ``(exit code, stdout, stderr)``."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", SR_COMMANDS)
+    monkeypatch.delenv("PERCEPTUAL_UTILS_DEBUG", raising=False)
+
+    def run(*argv: str):
+        return cli.main([str(a) for a in argv])
+
+    return run
+
+
+def test_bicubic_reproduces_the_paper_set5_x4(shared_data):
+    """Johnson et al. (2016), Table 2: bicubic on Set5 x4 = 28.43 dB / 0.8114."""
+    result = evaluate_sr("bicubic", 4, sets=["Set5"], root=shared_data, lpips=False, progress=False)
+    (row,) = result.summary
+    assert row["images"] == 5
+    assert abs(row["psnr"] - 28.43) < 0.05
+    assert abs(row["ssim"] - 0.8114) < 0.002
+
+
+@pytest.fixture
+def tiny_root(tmp_path):
+    """A data root with one tiny benchmark set and a one-image training folder."""
+    g = torch.Generator().manual_seed(0)
+    for i, (h, w) in enumerate([(52, 44), (40, 40)]):
+        img = torch.nn.functional.interpolate(torch.rand(1, 3, h // 4, w // 4, generator=g), size=(h, w),
+                                              mode="bilinear")[0]
+        path = tmp_path / "sr" / "Tiny" / f"im{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(path)
+    train = tmp_path / "train" / "one"
+    train.mkdir(parents=True)
+    Image.open(tmp_path / "sr" / "Tiny" / "im1.png").save(train / "patch.png")
+    return tmp_path
+
+
+def test_evaluate_network_writes_table_csv_json_crops(tiny_root, tmp_path):
+    net = SuperResolutionNet(scale=4, channels=8, num_residual=1).eval()
+    result = evaluate_sr(net, 4, sets=["Tiny"], root=tiny_root, lpips=True, crops=tmp_path / "crops",
+                         crop_size=24, progress=False)
+    assert [r["image"] for r in result.per_image] == ["im0", "im1"]
+    assert all(r["lpips"] is not None and r["lpips"] >= 0 for r in result.per_image)
+    assert "Tiny (mean of 2)" in result.table(per_image=True)
+    rows = result.write_csv(tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0].startswith("set,image,method,scale,psnr,ssim,lpips") and len(rows) == 3
+    data = json.loads(result.write_json(tmp_path / "r.json").read_text())
+    assert data["summary"][0]["images"] == 2
+    assert len(list((tmp_path / "crops").glob("Tiny_*_x4_*.png"))) == 2
+    with pytest.raises(ValueError, match="x4"):
+        evaluate_sr(net, 8, sets=["Tiny"], root=tiny_root, lpips=False, progress=False)
+
+
+@pytest.mark.parametrize("loss", ["pixel", "feature"])
+def test_a_few_training_steps_reduce_the_loss(tiny_root, tmp_path, loss):
+    # One 40x40 training image and 40 px patches: every step sees the same batch.
+    result = train_sr(tiny_root / "train" / "one", tmp_path / loss, net={"scale": 4, "channels": 16, "num_residual": 1},
+                      loss=loss, train=SRTrainSettings(recipe="paper", steps=12, batch_size=2, patch=40, num_workers=0,
+                                                       progress=False, checkpoint_every=100, preview_every=100))
+    losses = [row["total"] for row in result.history]
+    assert len(losses) == 12 and result.model_path is not None
+    assert sum(losses[-3:]) / 3 < 0.7 * losses[0]
+
+
+def test_upscale_cli(tiny_root, tmp_path, run_cli, capsys):
+    model = save_model(SuperResolutionNet(scale=4, channels=8, num_residual=1), tmp_path / "x4.safetensors")
+    bad = tmp_path / "in" / "broken.png"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not a png")
+    good = tiny_root / "sr" / "Tiny" / "im1.png"
+    code = run_cli("upscale", "--model", model, "--input", good, bad, "--output", tmp_path / "out", "--quiet")
+    err = capsys.readouterr().err
+    assert code == 1 and "broken.png" in err and len(err.strip().splitlines()) == 1
+    with Image.open(tmp_path / "out" / "im1.png") as im:  # the good file was still processed
+        assert im.size == (160, 160)
+
+
+def test_cli_error_paths(tiny_root, tmp_path, run_cli, capsys):
+    from perceptual_utils.style.net import StyleTransferNet
+
+    style = save_model(StyleTransferNet(channels=4, num_residual=1), tmp_path / "style.safetensors")
+    image = tiny_root / "sr" / "Tiny" / "im0.png"
+    cases = [
+        (["upscale", "--model", tmp_path / "missing.safetensors", "--input", image, "--output", tmp_path / "o.png"],
+         "no such model file"),
+        (["upscale", "--model", style, "--input", image, "--output", tmp_path / "o.png"], "style_transfer"),
+        (["evaluate-sr", "--model", style, "--sets", "Tiny", "--root", tiny_root], "style_transfer"),
+        (["evaluate-sr", "--method", "bicubic", "--sets", "Nope", "--root", tiny_root], "Nope"),
+        (["train-sr", "--data", tmp_path / "nowhere", "--out", tmp_path / "run"], "nowhere"),
+    ]
+    for argv, message in cases:
+        assert run_cli(*argv) == 1, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and message in err and len(err.splitlines()) == 1, err
+
+
+def test_evaluate_cli_bicubic_prints_table_and_paper(tiny_root, tmp_path, run_cli, capsys):
+    code = run_cli("evaluate-sr", "--method", "bicubic", "--scale", "4", "--sets", "Tiny", "--root", tiny_root,
+                   "--per-image", "--no-lpips", "--quiet", "--json", tmp_path / "b.json")
+    out = capsys.readouterr().out
+    assert code == 0 and "im0" in out and "Tiny (mean of 2)" in out
+    assert json.loads((tmp_path / "b.json").read_text())["method"] == "bicubic"
+
+
+def test_comparison_table_puts_the_paper_beside_ours():
+    from perceptual_utils.sr.evaluation import SREvaluation, comparison_table
+
+    rows = [{"set": "Set5", "image": "a", "psnr": 27.5, "ssim": 0.8, "lpips": 0.2},
+            {"set": "Set5", "image": "b", "psnr": 28.5, "ssim": 0.7, "lpips": None}]
+    table = comparison_table([SREvaluation("feature", 4, rows), SREvaluation("bicubic", 8, rows)])
+    lines = table.splitlines()
+    assert "28.00" in lines[2] and "0.7500" in lines[2] and "0.2000" in lines[2] and "27.09/0.7680" in lines[2]
+    assert lines[3].rstrip().endswith("-")  # no reported x8 number is printed
+
+
+def test_train_sr_cli_resumes_by_default_and_exports_half(tiny_root, tmp_path, run_cli, capsys):
+    from perceptual_utils.model_io import load_model
+
+    out, half = tmp_path / "run", tmp_path / "x4_half.safetensors"
+    argv = ["train-sr", "--scale", "4", "--loss", "pixel", "--data", tiny_root / "train" / "one", "--out", out,
+            "--steps", "4", "--batch-size", "1", "--patch", "40", "--channels", "8", "--num-residual", "1",
+            "--workers", "0", "--checkpoint-every", "1", "--quiet", "--recipe", "paper"]
+    assert run_cli(*argv, "--stop-after", "2") == 0
+    assert "stopped at step 2 of 4" in capsys.readouterr().out and not (out / "model.safetensors").exists()
+    assert run_cli(*argv, "--export", half) == 0  # the same command again continues from step 2
+    assert (out / "history.csv").read_text().count("\n") == 1 + 4
+    model = load_model(half, kind="super_resolution")
+    assert model.training_info["steps_done"] == 4
+    assert all(v.dtype == torch.float16 for v in _stored_tensors(half) if v.is_floating_point())
+    # Different settings in the same folder are refused, not silently mixed.
+    assert run_cli(*[a if a != "pixel" else "feature" for a in argv]) == 1
+    assert "different settings" in capsys.readouterr().err
+
+
+def _stored_tensors(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path)).values()
