@@ -28,6 +28,7 @@ def test_the_promised_models_are_shipped_small_and_half_precision():
     names = {m.name for m in SHIPPED}
     assert {"starry_night", "wave", "composition_vii", "the_scream"} <= names
     assert {"x4_pixel", "x4_feature", "x8_feature"} <= names
+    assert "paintings" in names  # the multi-style network of the same four paintings
     total = sum(m.path.stat().st_size for m in SHIPPED)
     assert total < 40e6, f"models/ holds {total / 1e6:.1f} MB"
     from safetensors import safe_open
@@ -59,15 +60,26 @@ def test_names_resolve_and_unknown_names_list_the_available_ones(capsys):
     assert all(m.name in out for m in SHIPPED) and "Gatys-equivalent" in out
 
 
-@pytest.mark.parametrize("model", STYLE, ids=lambda m: m.name)
-def test_style_model_stylises_and_reproduces_its_objective(model):
+def _style_cases():
+    """(model, style index or None, name) for every style of every shipped style model."""
+    cases = []
+    for m in STYLE:
+        styles = read_model_metadata(m.path)["training"].get("styles")
+        cases += [(m, i, f"{m.name}-{s}") for i, s in enumerate(styles)] if styles else [(m, None, m.name)]
+    return cases
+
+
+@pytest.mark.parametrize("model, index, name", _style_cases(), ids=lambda c: c if isinstance(c, str) else "")
+def test_style_model_stylises_and_reproduces_its_objective(model, index, name):
     report = json.loads((RESULTS / f"{model.name}.json").read_text())
     net = load_model(model.name, kind="style_transfer")
+    if index is not None:  # a multi-style model: one report per style
+        report = report["styles"][net.training_info["styles"][index]] | {"size": report["size"]}
     photo = content_photos(1, report["size"])[0]
-    out = stylize(net, photo)
+    out = stylize(net, photo, style=index)
     assert out.shape == photo.shape and 0 <= float(out.min()) and float(out.max()) <= 1
     assert (out - photo).abs().mean() > 0.05  # it does change the photo
-    objective, _ = style_objective(net.training_info)
+    objective, _ = style_objective(net.training_info, style_index=index)
     with torch.no_grad():
         value = float(objective(out[None], content=photo[None])["total"])
     recorded = report["per_photo"][0]["network_objective"]

@@ -2,7 +2,7 @@
 for the strength (notebook 06).
 
 Each slider move runs one forward pass of the network at the panel's size (256 px by default;
-about a tenth of a second on a laptop CPU, see the status line), with the styles' conditional
+a few tenths of a second on one laptop CPU core; the status line shows it), with the styles' conditional
 norm parameters mixed in the sliders' proportions (Dumoulin et al. 2017) and the result faded
 toward the photo by the strength (:func:`~perceptual_utils.stylize.stylize`). Nothing is
 precomputed, so any photo works: pick one of the notebook's or upload your own.
@@ -20,8 +20,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .images import ImageLoadError, from_pil, resize_long_side, to_pil
-from .stylize import prepare_model, style_names, stylize
+from ..images import ImageLoadError, from_pil, resize_long_side, to_pil
+from ..style.stylize import prepare_model, style_names, stylize
 
 
 def _png(image: torch.Tensor) -> bytes:

@@ -12,9 +12,9 @@ pytest.importorskip("ipywidgets")
 
 from perceptual_utils.blocks import ConditionalInstanceNorm2d  # noqa: E402
 from perceptual_utils.images import to_pil  # noqa: E402
-from perceptual_utils.style_mixer import StyleMixerPanel  # noqa: E402
-from perceptual_utils.style_net import StyleTransferNet  # noqa: E402
-from perceptual_utils.stylize import stylize  # noqa: E402
+from perceptual_utils.teaching.mixer import StyleMixerPanel  # noqa: E402
+from perceptual_utils.style.net import StyleTransferNet  # noqa: E402
+from perceptual_utils.style.stylize import stylize  # noqa: E402
 
 
 def _net() -> StyleTransferNet:
