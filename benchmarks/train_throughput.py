@@ -16,7 +16,7 @@ on the same batch sizes and image sizes, in one process, interleaved (round-robi
 medians after warm-up, so background load hits all of them alike. Results:
 ``benchmarks/results/train_throughput_<threads>t.json``.
 
-Also tried and measured here (``--variants``): channels-last with and without bf16, and
+Also tried and measured here (``--variants``): channels-last with and without bf16 (style and SR), and
 ``torch.compile`` (kept only behind a flag if it wins by >= 1.2x including its compile time).
 """
 from __future__ import annotations
@@ -168,11 +168,14 @@ def make_our_style_step(style: torch.Tensor, batch: torch.Tensor, bf16: bool, ch
     return step
 
 
-def make_our_sr_step(loss: str, batch_size: int, patch: int, variant: str, bf16: bool):
+def make_our_sr_step(loss: str, batch_size: int, patch: int, variant: str, bf16: bool, channels_last: bool = False):
     net = SuperResolutionNet(4, variant=variant).train()
     loss_fn = SRLoss(loss)
     hr = torch.rand(batch_size, 3, patch, patch)
     lr = F.interpolate(hr, scale_factor=0.25, mode="bicubic", antialias=True)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        hr, lr = (t.contiguous(memory_format=torch.channels_last) for t in (hr, lr))
     opt = torch.optim.Adam(net.parameters(), 5e-4)
     dtype = autocast_dtype(torch.device("cpu")) if bf16 else None
 
@@ -208,13 +211,17 @@ def main() -> None:
     p.add_argument("--variants", action="store_true", help="also the channels-last combinations")
     p.add_argument("--compile", action="store_true", help="also torch.compile (slow to compile on a CPU)")
     p.add_argument("--no-sr", action="store_true")
+    p.add_argument("--no-style", action="store_true", help="only the SR step")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     style = torch.rand(3, 256, 256)
     report = {"machine": f"{platform.machine()} CPU, {args.threads} threads, torch {torch.__version__}",
               "bf16": str(autocast_dtype(torch.device("cpu"))), "batch": args.batch, "sizes": {}}
-    for size in args.sizes:
+    previous = RESULTS / f"train_throughput_{args.threads}t.json"
+    if args.no_style and previous.is_file():  # keep the style rows of an earlier run
+        report["sizes"] = json.loads(previous.read_text()).get("sizes", {})
+    for size in [] if args.no_style else args.sizes:
         batch = torch.rand(args.batch, 3, size, size)
         steps = {"peer (pytorch/examples, fp32)": make_peer_step(style, batch),
                  "ours (cpu recipe)": make_our_style_step(style, batch, bf16=True),
@@ -240,6 +247,9 @@ def main() -> None:
         steps = {"ours x4 feature (cpu recipe)": make_our_sr_step("feature", 8, 96, "modern", True),
                  "ours x4 pixel (cpu recipe)": make_our_sr_step("pixel", 8, 96, "modern", True),
                  "paper x4 feature, fp32": make_our_sr_step("feature", 8, 96, "paper", False)}
+        if args.variants:
+            steps["ours x4 feature, channels-last"] = make_our_sr_step("feature", 8, 96, "modern", True, True)
+            steps["ours x4 pixel, channels-last"] = make_our_sr_step("pixel", 8, 96, "modern", True, True)
         result = measure(steps, {k: 8 for k in steps}, args.rounds)
         print(f"SR step, batch 8 of 96 px HR patches:")
         for name, r in result.items():

@@ -54,7 +54,10 @@ class TrainConfig:
     preview_every: int = 500
     num_workers: int = 2
     amp: bool = True            # autocast: bf16/fp16 on CUDA, bf16 on CPUs with native bf16
-    channels_last: bool = True  # CUDA only (on CPU it measured slower, see benchmarks/train_throughput.py)
+    #: Memory layout. ``None``: channels-last on CUDA, contiguous on a CPU (where it depends on the CPU:
+    #: faster on an AVX2 CPU in float32, slower on an AMX one in bf16; see benchmarks/train_throughput.py),
+    #: unless a ``--time-budget`` run measured both (:func:`budgeted_plan`). ``True``/``False``: as given.
+    channels_last: bool | None = None
     device: str | None = None
     progress: bool = True
     lr_schedule: str = "constant"  # "constant" (paper) or "cosine" (decays to lr * lr_final)
@@ -134,12 +137,13 @@ class TrainSettings:
                    amp=not args.no_amp, device=args.device, progress=args.progress, resume=not args.no_resume,
                    stop_after=args.stop_after, **task)
 
-    def loop_config(self, r: dict[str, Any], steps: int) -> TrainConfig:
-        """The :class:`TrainConfig` of :func:`train_loop` for resolved recipe settings ``r``."""
+    def loop_config(self, r: dict[str, Any], steps: int, channels_last: bool | None = None) -> TrainConfig:
+        """The :class:`TrainConfig` of :func:`train_loop` for resolved recipe settings ``r``
+        (``channels_last``: the layout a :class:`BudgetPlan` chose; ``None``, the loop's default)."""
         return TrainConfig(steps=int(steps), batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=self.seed,
                            checkpoint_every=self.checkpoint_every, preview_every=self.preview_every,
                            num_workers=int(r["num_workers"]), amp=self.amp, device=self.device,
-                           progress=self.progress, lr_schedule=r["lr_schedule"])
+                           progress=self.progress, lr_schedule=r["lr_schedule"], channels_last=channels_last)
 
 
 def sort_options(who: str, options: dict[str, Any], train: TrainSettings | None, train_cls: type,
@@ -211,21 +215,24 @@ def plan_steps(budget_seconds: float, stages: Sequence[tuple[float, float]], ove
 
 def measure_step_seconds(model: nn.Module, loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]],
                          batch: Any, device: str | torch.device | None = None, amp: bool = True,
-                         repeats: int = 3) -> float:
+                         repeats: int = 3, channels_last: bool = False) -> float:
     """Median wall time of one training step (forward, backward, Adam) on ``batch``.
 
     Runs on a copy of ``model`` with a throw-away optimiser, so the real run's weights,
     optimiser and RNG are untouched (the RNG state is restored afterwards); one warm-up step
-    is not counted (it allocates buffers and picks kernels).
+    is not counted (it allocates buffers and picks kernels). ``channels_last``: time the step
+    with the network and the batch in channels-last layout.
     """
     dev = resolve_device(device)
     rng = torch.get_rng_state()
     net = copy.deepcopy(model).to(dev).train()
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
     if isinstance(loss_fn, nn.Module):
         loss_fn.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
     dtype = autocast_dtype(dev) if amp else None
-    batch = _to_device(batch, dev, False)
+    batch = _to_device(batch, dev, channels_last)
     times = []
     try:
         for i in range(int(repeats) + 1):
@@ -244,26 +251,80 @@ def measure_step_seconds(model: nn.Module, loss_fn: Callable[[nn.Module, Any], d
     return float(statistics.median(times))
 
 
-def budgeted_steps(out_dir: str | os.PathLike, time_budget: str | float, resume: bool,
-                   measure_stages: Callable[[], Sequence[tuple[float, float]]]) -> int:
-    """The step count of a ``--time-budget`` run: the plan stored in a checkpoint being resumed,
-    else a new plan from ``measure_stages() -> [(fraction, seconds_per_step), ...]``, leaving 2% of
-    the budget for previews and checkpoints."""
-    planned = planned_steps_from_checkpoint(out_dir) if resume else None
-    if planned is None:
-        planned = plan_steps(parse_duration(time_budget) * 0.98, measure_stages())
-    return planned
+#: Channels-last is kept on a CPU only when it measures at least this much faster: the same step
+#: timed twice on a shared 2-core machine can differ by 15% (benchmarks/results/train_throughput_2t.json).
+LAYOUT_MARGIN = 0.10
 
 
-def planned_steps_from_checkpoint(out_dir: str | os.PathLike) -> int | None:
-    """The step count a time-budgeted run planned, read from its checkpoint (``None`` if none),
-    so a resumed run keeps its schedule instead of planning anew."""
+@dataclass
+class BudgetPlan:
+    """What a ``--time-budget`` run plans: its step count, and the memory layout it trains in
+    (``None``: the loop's default; see :attr:`TrainConfig.channels_last`)."""
+
+    steps: int
+    channels_last: bool | None = None
+    seconds_per_step: dict[str, float] = field(default_factory=dict)  #: what was measured (first stage)
+
+
+def budgeted_plan(out_dir: str | os.PathLike, time_budget: str | float, resume: bool, model: nn.Module,
+                  loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]],
+                  stages: Sequence[tuple[float, Callable[[], Any]]], device: str | torch.device | None = None,
+                  amp: bool = True) -> BudgetPlan:
+    """Plan a ``--time-budget`` run: the plan stored in a checkpoint being resumed (steps and
+    layout, so a resumed run is the same run), else measure and plan, leaving 2% of the budget
+    for previews and checkpoints.
+
+    ``stages``: ``[(fraction of the steps, make_batch), ...]``, e.g. 85% of the steps on 128 px
+    crops and 15% on 256 px. On a CPU the first stage's step is timed in both memory layouts,
+    interleaved (contiguous, channels-last, contiguous, channels-last; the faster of each layout's
+    two timings counts, so a burst of background load does not decide), and channels-last is kept
+    if it is at least :data:`LAYOUT_MARGIN` faster. Which one wins depends on the CPU and the
+    precision (``benchmarks/train_throughput.py``: bf16 + channels-last 1.18x contiguous on an AMX
+    CPU with one thread, slower there with two; within the noise on an AVX2 CPU in float32), so
+    each machine measures its own. The other stages are timed in the chosen layout.
+    """
+    stored = planned_from_checkpoint(out_dir) if resume else None
+    if stored is not None:
+        return stored
+    dev = resolve_device(device)
+    first = stages[0][1]()
+    measured: dict[str, float] = {}
+    if dev.type == "cpu":
+        for _ in range(2):
+            for name, layout in (("contiguous", False), ("channels_last", True)):
+                seconds = measure_step_seconds(model, loss_fn, first, dev, amp=amp, repeats=2, channels_last=layout)
+                measured[name] = min(seconds, measured.get(name, math.inf))
+        channels_last = measured["channels_last"] <= (1 - LAYOUT_MARGIN) * measured["contiguous"]
+    else:  # CUDA: channels-last, as the loop uses there
+        channels_last = True
+        measured["channels_last"] = measure_step_seconds(model, loss_fn, first, dev, amp=amp, channels_last=True)
+    costs = [(stages[0][0], measured["channels_last" if channels_last else "contiguous"])]
+    for fraction, make_batch in stages[1:]:
+        costs.append((fraction, measure_step_seconds(model, loss_fn, make_batch(), dev, amp=amp,
+                                                     channels_last=channels_last)))
+    steps = plan_steps(parse_duration(time_budget) * 0.98, costs)
+    return BudgetPlan(steps, channels_last, measured)
+
+
+def planned_from_checkpoint(out_dir: str | os.PathLike) -> BudgetPlan | None:
+    """The plan of a time-budgeted run, read from its checkpoint (``None`` if none), so a resumed
+    run keeps its schedule and memory layout instead of planning anew. (Checkpoints written
+    before the layout was recorded trained in the loop's default layout.)"""
     path = Path(out_dir) / CHECKPOINT_NAME
     if not path.is_file():
         return None
     info = read_checkpoint_metadata(path).get("extra", {}).get("training_info", {})
     steps = info.get("steps")
-    return int(steps) if steps else None
+    if not steps:
+        return None
+    layout = {"channels_last": True, "contiguous": False}.get(info.get("memory_format"))
+    return BudgetPlan(int(steps), layout)
+
+
+def planned_steps_from_checkpoint(out_dir: str | os.PathLike) -> int | None:
+    """The step count a time-budgeted run planned, read from its checkpoint (``None`` if none)."""
+    plan = planned_from_checkpoint(out_dir)
+    return plan.steps if plan else None
 
 
 @dataclass
@@ -350,15 +411,17 @@ def train_loop(
     device = resolve_device(config.device) if config.device else (
         torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu"))
     cuda = device.type == "cuda"
-    channels_last = config.channels_last and cuda
+    channels_last = cuda if config.channels_last is None else bool(config.channels_last)
     out = Path(out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     info = dict(training_info or {})
-    info.update({k: v for k, v in asdict(config).items() if k not in ("device", "progress", "num_workers")})
+    info.update({k: v for k, v in asdict(config).items()
+                 if k not in ("device", "progress", "num_workers", "channels_last")})
+    info["memory_format"] = "channels_last" if channels_last else "contiguous"  # what the run used
     # Settings that may change between an interrupted run and its resumption.
-    resumable_keys = {"steps", "checkpoint_every", "preview_every", "amp", "channels_last", "precision",
-                      "time_budget"}
+    resumable_keys = {"steps", "checkpoint_every", "preview_every", "amp", "channels_last", "memory_format",
+                      "precision", "time_budget"}
 
     torch.manual_seed(config.seed)
     model.to(device)

@@ -210,3 +210,67 @@ def test_modern_sr_network_learns_a_correction():
 def test_paper_sr_config_is_unchanged():
     assert set(SuperResolutionNet(scale=4).config) == {"scale", "channels", "num_residual", "norm", "upsample",
                                                        "padding"}
+
+
+# ----------------------------------------------------------------------------- memory layout
+
+def _scripted_timer(monkeypatch, seconds_by_layout):
+    """Replace the step timer with one that answers ``seconds_by_layout[channels_last]`` and logs calls."""
+    import perceptual_utils.training as training
+
+    calls = []
+
+    def fake(model, loss_fn, batch, device=None, amp=True, repeats=3, channels_last=False):
+        calls.append((tuple(batch.shape), channels_last))
+        return seconds_by_layout[channels_last] * (batch.shape[-1] / 32) ** 2
+
+    monkeypatch.setattr(training, "measure_step_seconds", fake)
+    return calls
+
+
+@pytest.mark.parametrize("last, expected", [(0.8, True), (0.93, False), (1.3, False)])
+def test_budget_plan_keeps_channels_last_on_a_cpu_only_where_it_measures_faster(monkeypatch, tmp_path, last,
+                                                                                 expected):
+    from perceptual_utils.training import budgeted_plan
+
+    calls = _scripted_timer(monkeypatch, {False: 1.0, True: last})
+    stages = [(0.5, lambda: torch.rand(2, 3, 32, 32)), (0.5, lambda: torch.rand(2, 3, 64, 64))]
+    plan = budgeted_plan(tmp_path / "run", 1000, True, torch.nn.Identity(), None, stages, "cpu")
+    assert plan.channels_last is expected
+    # both layouts on the first stage, interleaved twice; the other stage only in the chosen one
+    small = (2, 3, 32, 32)
+    assert calls == [(small, False), (small, True)] * 2 + [((2, 3, 64, 64), expected)]
+    first = last if expected else 1.0
+    assert plan.steps == plan_steps(1000 * 0.98, [(0.5, first), (0.5, 4 * first)])
+    assert plan.seconds_per_step == {"contiguous": 1.0, "channels_last": last}
+
+
+def _tiny_run(tmp_path, channels_last, steps=2, stop_after=None):
+    from perceptual_utils.training import train_loop
+
+    torch.manual_seed(0)
+    net = StyleTransferNet("modern", channels=4, num_residual=1)
+    data = [torch.rand(3, 32, 32) for _ in range(8)]
+
+    def loss_fn(model, batch):
+        return {"total": (model(batch) - batch).pow(2).mean()}
+
+    config = TrainConfig(steps=steps, batch_size=2, num_workers=0, progress=False, channels_last=channels_last,
+                         checkpoint_every=1, preview_every=100)
+    return net, train_loop(net, data, loss_fn, config, tmp_path / "run", stop_after=stop_after)
+
+
+@pytest.mark.parametrize("channels_last", [True, False, None])
+def test_the_loop_trains_in_the_chosen_layout_and_a_resumed_plan_keeps_it(tmp_path, monkeypatch, channels_last):
+    from perceptual_utils.training import budgeted_plan, planned_from_checkpoint
+
+    net, _ = _tiny_run(tmp_path, channels_last, stop_after=1)
+    weight = next(p for p in net.parameters() if p.dim() == 4 and p.shape[-1] > 1 and p.shape[1] > 1)
+    assert weight.is_contiguous(memory_format=torch.channels_last) is bool(channels_last)
+    plan = planned_from_checkpoint(tmp_path / "run")
+    assert plan.steps == 2 and plan.channels_last is bool(channels_last)  # None on a CPU: contiguous
+    calls = _scripted_timer(monkeypatch, {False: 1.0, True: 0.5})
+    stages = [(1.0, lambda: torch.rand(2, 3, 32, 32))]
+    assert budgeted_plan(tmp_path / "run", 1000, True, net, None, stages, "cpu") == plan
+    assert calls == []  # a resumed run is the same run: nothing is measured again
+    assert budgeted_plan(tmp_path / "run", 1000, False, net, None, stages, "cpu").channels_last is True

@@ -129,7 +129,13 @@ def test_comparison_table_puts_the_paper_beside_ours():
     table = comparison_table([SREvaluation("feature", 4, rows), SREvaluation("bicubic", 8, rows)])
     lines = table.splitlines()
     assert "28.00" in lines[2] and "0.7500" in lines[2] and "0.2000" in lines[2] and "27.09/0.7680" in lines[2]
-    assert lines[3].rstrip().endswith("-")  # no reported x8 number is printed
+    # the paper's Set5 x4 rows that none of ours matches follow the group, numbers in the paper column only
+    paper_only = [line for line in lines if "(paper)" in line]
+    assert [line.split("(paper)")[0].split()[-1] for line in paper_only] == ["bicubic", "SRCNN", "per-pixel"]
+    assert "30.48/0.8628" in paper_only[1] and paper_only[1].split()[4] == "-"
+    x8 = next(line for line in lines if "x8" in line)
+    assert x8.rstrip().endswith("-")  # no reported x8 number is printed
+    assert lines.index(x8) > lines.index(paper_only[-1])  # the x4 group's paper rows come before x8's
 
 
 def test_train_sr_cli_resumes_by_default_and_exports_half(tiny_root, tmp_path, run_cli, capsys):

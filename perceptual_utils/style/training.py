@@ -31,7 +31,7 @@ from ..config import resolve_device, seed_everything
 from ..datafiles import content_photos
 from ..images import center_crop, load_image, resize_short_side
 from ..losses import LossWeights, PerceptualLoss
-from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_steps, measure_step_seconds,
+from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_plan,
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
 from ..validation import check_training_args
@@ -284,21 +284,21 @@ def train_style(
     seed_everything(seed)  # the same initial weights for a fresh run and its resumption
     model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
 
-    total_steps = int(r["steps"])
+    total_steps, channels_last = int(r["steps"]), None
     if train.time_budget is not None:
-        def measure_stages() -> list[tuple[float, float]]:
-            probe = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed)
-            fraction = float(r["fine_tune_fraction"]) if r["fine_tune_size"] else 0.0
-            stages = [(1.0 - fraction, crop)] + ([(fraction, int(r["fine_tune_size"]))] if fraction else [])
-            costs = []
-            for share, size in stages:
-                batch = torch.stack([center_crop(probe[i], size) for i in range(int(r["batch_size"]))])
-                if num_styles > 1:
-                    batch = (batch, torch.zeros(batch.shape[0], dtype=torch.long))
-                costs.append((share, measure_step_seconds(model, loss_fn, batch, dev, amp=train.amp)))
-            return costs
+        probe = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed)
+        fraction = float(r["fine_tune_fraction"]) if r["fine_tune_size"] else 0.0
 
-        total_steps = budgeted_steps(out_dir, train.time_budget, train.resume, measure_stages)
+        def batch_of(size: int):
+            def make():
+                batch = torch.stack([center_crop(probe[i], size) for i in range(int(r["batch_size"]))])
+                return (batch, torch.zeros(batch.shape[0], dtype=torch.long)) if num_styles > 1 else batch
+            return make
+
+        stages = [(1.0 - fraction, batch_of(crop))] + ([(fraction, batch_of(int(r["fine_tune_size"])))]
+                                                       if fraction else [])
+        plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, stages, dev, amp=train.amp)
+        total_steps, channels_last = plan.steps, plan.channels_last
     schedule = crop_schedule(total_steps, crop, r["fine_tune_size"], float(r["fine_tune_fraction"]))
     samples_per_step = int(r["batch_size"]) * int(os.environ.get("WORLD_SIZE", "1"))
     dataset = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed, size_schedule=schedule,
@@ -321,7 +321,7 @@ def train_style(
             return torch.cat([x] + [model(x, style=i).float() for i in range(num_styles)], dim=-2)
         return torch.cat([x, model(x).float()], dim=-2)  # photo above, stylised below
 
-    config = train.loop_config(r, total_steps)
+    config = train.loop_config(r, total_steps, channels_last)
     info: dict[str, Any] = {
         "task": "style_transfer", "recipe": r["recipe"],
         "style": str(style_paths[0]), "style_name": style_paths[0].stem, "style_size": style_size,
