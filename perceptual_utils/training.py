@@ -265,6 +265,14 @@ class BudgetPlan:
     channels_last: bool | None = None
     seconds_per_step: dict[str, float] = field(default_factory=dict)  #: what was measured (first stage)
 
+    def describe(self, time_budget: str | float) -> str:
+        """One line for the user: the steps, the layout and what was measured."""
+        layout = {True: "channels-last", False: "contiguous", None: "the default layout"}[self.channels_last]
+        if not self.seconds_per_step:
+            return f"time budget {time_budget}: {self.steps} steps in {layout}, the plan of the checkpoint resumed"
+        timed = ", ".join(f"{k.replace('_', '-')} {v:.2f} s" for k, v in self.seconds_per_step.items())
+        return f"time budget {time_budget}: {self.steps} steps planned, training in {layout} (one step: {timed})"
+
 
 def budgeted_plan(out_dir: str | os.PathLike, time_budget: str | float, resume: bool, model: nn.Module,
                   loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]],

@@ -243,6 +243,9 @@ def test_budget_plan_keeps_channels_last_on_a_cpu_only_where_it_measures_faster(
     first = last if expected else 1.0
     assert plan.steps == plan_steps(1000 * 0.98, [(0.5, first), (0.5, 4 * first)])
     assert plan.seconds_per_step == {"contiguous": 1.0, "channels_last": last}
+    line = plan.describe("30m")
+    assert f"{plan.steps} steps planned" in line and ("channels-last" if expected else "contiguous") in line
+    assert "contiguous 1.00 s" in line and f"channels-last {last:.2f} s" in line
 
 
 def _tiny_run(tmp_path, channels_last, steps=2, stop_after=None):
@@ -272,5 +275,6 @@ def test_the_loop_trains_in_the_chosen_layout_and_a_resumed_plan_keeps_it(tmp_pa
     calls = _scripted_timer(monkeypatch, {False: 1.0, True: 0.5})
     stages = [(1.0, lambda: torch.rand(2, 3, 32, 32))]
     assert budgeted_plan(tmp_path / "run", 1000, True, net, None, stages, "cpu") == plan
+    assert "the plan of the checkpoint resumed" in plan.describe("30m")
     assert calls == []  # a resumed run is the same run: nothing is measured again
     assert budgeted_plan(tmp_path / "run", 1000, False, net, None, stages, "cpu").channels_last is True

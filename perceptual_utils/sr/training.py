@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,8 @@ def train_sr(
         plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, [(1.0, make_batch)],
                              train.device, amp=train.amp)
         total_steps, channels_last = plan.steps, plan.channels_last
+        if train.progress:
+            print(plan.describe(train.time_budget), file=sys.stderr)
     preview_src = load_image(train.preview_image) if train.preview_image else _first_readable(data)
     config = train.loop_config(r, total_steps, channels_last)
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,6 +300,8 @@ def train_style(
                                                        if fraction else [])
         plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, stages, dev, amp=train.amp)
         total_steps, channels_last = plan.steps, plan.channels_last
+        if train.progress:
+            print(plan.describe(train.time_budget), file=sys.stderr)
     schedule = crop_schedule(total_steps, crop, r["fine_tune_size"], float(r["fine_tune_fraction"]))
     samples_per_step = int(r["batch_size"]) * int(os.environ.get("WORLD_SIZE", "1"))
     dataset = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed, size_schedule=schedule,
