@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 NORMS = ("batch", "instance", "none")
-UPSAMPLES = ("transposed", "nearest")
+UPSAMPLES = ("transposed", "nearest", "bilinear")
 
 
 class ConditionalInstanceNorm2d(nn.InstanceNorm2d):
@@ -134,7 +134,10 @@ class UpsampleLayer(nn.Sequential):
     """Upsample x2 then norm + ReLU.
 
     ``mode="transposed"``: a stride-1/2 (transposed) 3x3 conv, as in the paper.
-    ``mode="nearest"``: nearest-neighbour x2 then a 3x3 conv (avoids checkerboard artefacts).
+    ``mode="nearest"``: nearest-neighbour x2 then a 3x3 conv (avoids the uneven overlap of
+    transposed convs; Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").
+    ``mode="bilinear"``: bilinear x2 (``align_corners=False``) then a 3x3 conv: no 2x2 blocks of
+    copies for the conv to smooth, so a short training run shows less of the low-resolution grid.
     """
 
     def __init__(self, in_channels: int, out_channels: int, norm: str = "batch", mode: str = "transposed",
@@ -143,8 +146,9 @@ class UpsampleLayer(nn.Sequential):
             conv = nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1,
                                       bias=norm != "batch")
             super().__init__(conv, make_norm(norm, out_channels, num_styles), nn.ReLU(inplace=True))
-        elif mode == "nearest":
-            super().__init__(nn.Upsample(scale_factor=2, mode="nearest"),
+        elif mode in ("nearest", "bilinear"):
+            resize = nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+            super().__init__(resize,
                              *ConvLayer(in_channels, out_channels, 3, norm=norm, relu=True, padding=padding,
                                         num_styles=num_styles))
         else:

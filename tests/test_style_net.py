@@ -117,6 +117,21 @@ def test_receptive_field_and_compute():
     assert macs["residual.0.body.0.0"] == 9 * 82 * 82 * 128 * 128
 
 
+def test_bilinear_upsampling_is_an_option_with_a_wider_receptive_field():
+    nearest = StyleTransferNet("modern", channels=8, num_residual=1)
+    bilinear = StyleTransferNet("modern", channels=8, num_residual=1, upsample="bilinear")
+    assert [p.shape for p in bilinear.parameters()] == [p.shape for p in nearest.parameters()]
+    assert StyleTransferNet(**bilinear.config).config["upsample"] == "bilinear"
+    ups = [m for m in bilinear.modules() if isinstance(m, nn.Upsample)]
+    assert len(ups) == 2 and all(m.mode == "bilinear" and m.align_corners is False for m in ups)
+    rf = dict(receptive_field_growth(bilinear.layer_spec()))["c9s1-3"]
+    # each interpolation reads one more coarse pixel each side: 2 * 4 px before the first, 2 * 2 px before the second
+    assert rf == dict(receptive_field_growth(nearest.layer_spec()))["c9s1-3"] + 8 + 4
+    with torch.no_grad():
+        y = bilinear.eval()(torch.rand(1, 3, 37, 53))
+    assert y.shape == (1, 3, 37, 53)
+
+
 def test_checkerboard_energy_separates_transposed_from_nearest():
     from perceptual_utils.style.net import checkerboard_energy
 

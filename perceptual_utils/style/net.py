@@ -71,7 +71,8 @@ class StyleTransferNet(nn.Module):
         channels: width of the first layer (32 in the paper); the next layers use 2x and 4x.
         num_residual: number of residual blocks (5 in the paper).
         norm: ``"batch"``, ``"instance"`` or ``"none"``; default from ``variant``.
-        upsample: ``"transposed"`` or ``"nearest"``; default from ``variant``.
+        upsample: ``"transposed"``, ``"nearest"`` or ``"bilinear"`` (see
+            :class:`~perceptual_utils.blocks.UpsampleLayer`); default from ``variant``.
         padding: padding of the non-residual convs, ``"zeros"`` or ``"reflect"``; default from ``variant``.
         residual_padding: ``"none"`` (unpadded residual convs, centre-cropped shortcut, and an input
             reflection padding of ``8 * num_residual`` px = 40 px for 5 blocks) or ``"reflect"``/``"zeros"``.
@@ -214,7 +215,11 @@ class StyleTransferNet(nn.Module):
         spec += [(f"c9s1-{c}", 9, 1), (f"d{2 * c}", 3, 2), (f"d{4 * c}", 3, 2)]
         for i in range(self.config["num_residual"]):
             spec += [(f"R{4 * c}.{i + 1}a", 3, 1), (f"R{4 * c}.{i + 1}b", 3, 1)]
-        spec += [(f"u{2 * c}", 3, 0.5), (f"u{c}", 3, 0.5), ("c9s1-3", 9, 1)]
+        for name in (f"u{2 * c}", f"u{c}"):
+            if self.config["upsample"] == "bilinear":  # interpolation reads one more coarse pixel each side
+                spec.append((f"{name}-bilinear", 3, 1))
+            spec.append((name, 3, 0.5))
+        spec.append(("c9s1-3", 9, 1))
         return spec
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..blocks import UPSAMPLES
 from ..config import resolve_device, seed_everything
 from ..datafiles import content_photos
 from ..images import center_crop, load_image, resize_short_side
@@ -389,6 +390,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", choices=("paper", "modern"), help="network (paper recipe: paper, cpu: modern)")
     p.add_argument("--channels", type=int, default=None, help="width of the first layer (paper: 32)")
     p.add_argument("--num-residual", type=int, default=None, help="residual blocks (paper: 5)")
-    p.add_argument("--upsample", default=None, choices=("transposed", "nearest"),
+    p.add_argument("--upsample", default=None, choices=UPSAMPLES,
                    help="upsampling layers (default: the variant's: paper transposed, modern nearest)")
     p.set_defaults(func=_run_cli)
