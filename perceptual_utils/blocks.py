@@ -137,7 +137,9 @@ class UpsampleLayer(nn.Sequential):
     ``mode="nearest"``: nearest-neighbour x2 then a 3x3 conv (avoids the uneven overlap of
     transposed convs; Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").
     ``mode="bilinear"``: bilinear x2 (``align_corners=False``) then a 3x3 conv: no 2x2 blocks of
-    copies for the conv to smooth, so a short training run shows less of the low-resolution grid.
+    copies for the conv to smooth. Measured against nearest in a short CPU run
+    (``benchmarks/upsampling_ab.py``), it leaves the 4-pixel grid nearly as strong and fits the
+    objective worse, so the recipes keep nearest; it stays an option to experiment with.
     """
 
     def __init__(self, in_channels: int, out_channels: int, norm: str = "batch", mode: str = "transposed",
