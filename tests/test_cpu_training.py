@@ -278,3 +278,15 @@ def test_the_loop_trains_in_the_chosen_layout_and_a_resumed_plan_keeps_it(tmp_pa
     assert "the plan of the checkpoint resumed" in plan.describe("30m")
     assert calls == []  # a resumed run is the same run: nothing is measured again
     assert budgeted_plan(tmp_path / "run", 1000, False, net, None, stages, "cpu").channels_last is True
+
+
+def test_budget_plan_plans_on_the_mean_timing_not_the_fastest(monkeypatch, tmp_path):
+    """The minimum of a few noisy timings is optimistic: a plan made on it overshoots its budget."""
+    import perceptual_utils.training as training
+
+    answers = iter([1.0, 0.6, 2.0, 1.0])  # contiguous, channels-last, contiguous, channels-last
+    monkeypatch.setattr(training, "measure_step_seconds", lambda *a, **k: next(answers))
+    plan = training.budgeted_plan(tmp_path / "run", 100, True, torch.nn.Identity(), None,
+                                  [(1.0, lambda: torch.rand(1, 3, 8, 8))], "cpu")
+    assert plan.seconds_per_step == {"contiguous": 1.5, "channels_last": 0.8}
+    assert plan.channels_last is True and plan.steps == int(100 * 0.98 / 0.8)
