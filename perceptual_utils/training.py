@@ -333,12 +333,6 @@ def planned_from_checkpoint(out_dir: str | os.PathLike) -> BudgetPlan | None:
     return BudgetPlan(int(steps), layout)
 
 
-def planned_steps_from_checkpoint(out_dir: str | os.PathLike) -> int | None:
-    """The step count a time-budgeted run planned, read from its checkpoint (``None`` if none)."""
-    plan = planned_from_checkpoint(out_dir)
-    return plan.steps if plan else None
-
-
 @dataclass
 class TrainResult:
     """What a run produced: the model file, the loss history (one dict per step) and speed."""

@@ -290,3 +290,11 @@ def test_budget_plan_plans_on_the_mean_timing_not_the_fastest(monkeypatch, tmp_p
                                   [(1.0, lambda: torch.rand(1, 3, 8, 8))], "cpu")
     assert plan.seconds_per_step == {"contiguous": 1.5, "channels_last": 0.8}
     assert plan.channels_last is True and plan.steps == int(100 * 0.98 / 0.8)
+
+
+def test_a_channels_last_run_resumes_exactly(tmp_path):
+    _, whole = _tiny_run(tmp_path / "whole", True, steps=4)
+    _tiny_run(tmp_path / "split", True, steps=4, stop_after=2)
+    _, resumed = _tiny_run(tmp_path / "split", True, steps=4)
+    assert resumed.resumed_from == 2
+    assert [row["total"] for row in resumed.history] == [row["total"] for row in whole.history]
