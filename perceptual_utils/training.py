@@ -54,9 +54,10 @@ class TrainConfig:
     preview_every: int = 500
     num_workers: int = 2
     amp: bool = True            # autocast: bf16/fp16 on CUDA, bf16 on CPUs with native bf16
-    #: Memory layout. ``None``: channels-last on CUDA, contiguous on a CPU (where it depends on the CPU:
-    #: faster on an AVX2 CPU in float32, slower on an AMX one in bf16; see benchmarks/train_throughput.py),
-    #: unless a ``--time-budget`` run measured both (:func:`budgeted_plan`). ``True``/``False``: as given.
+    #: Memory layout. ``None``: channels-last on CUDA, contiguous on a CPU, where which is faster depends
+    #: on the CPU and the network (benchmarks/train_throughput.py: SR steps 1.6-1.8x faster channels-last
+    #: on an AVX2 CPU in float32, style steps within the noise; mixed results on an AMX CPU in bf16), so a
+    #: ``--time-budget`` run measures both (:func:`budgeted_plan`). ``True``/``False``: as given.
     channels_last: bool | None = None
     device: str | None = None
     progress: bool = True
