@@ -56,8 +56,9 @@ class TrainConfig:
     amp: bool = True            # autocast: bf16/fp16 on CUDA, bf16 on CPUs with native bf16
     #: Memory layout. ``None``: channels-last on CUDA, contiguous on a CPU, where which is faster depends
     #: on the CPU and the network (benchmarks/train_throughput.py: SR steps 1.6-1.8x faster channels-last
-    #: on an AVX2 CPU in float32, style steps within the noise; mixed results on an AMX CPU in bf16), so a
-    #: ``--time-budget`` run measures both (:func:`budgeted_plan`). ``True``/``False``: as given.
+    #: on an AVX2 CPU in float32, style steps within the noise; mixed results on an AMX CPU in bf16), so
+    #: the trainers measure both for a ``--time-budget`` run (:func:`budgeted_plan`) or a long one
+    #: (:func:`run_layout`) and pass the faster. ``True``/``False``: as given.
     channels_last: bool | None = None
     device: str | None = None
     progress: bool = True
@@ -299,15 +300,7 @@ def budgeted_plan(out_dir: str | os.PathLike, time_budget: str | float, resume: 
     first = stages[0][1]()
     measured: dict[str, float] = {}
     if dev.type == "cpu":
-        timings: dict[str, list[float]] = {"contiguous": [], "channels_last": []}
-        for _ in range(2):
-            for name, layout in (("contiguous", False), ("channels_last", True)):
-                timings[name].append(measure_step_seconds(model, loss_fn, first, dev, amp=amp, repeats=2,
-                                                          channels_last=layout))
-        # The mean, not the faster timing: the plan needs the typical step (the minimum of a few noisy
-        # timings is optimistic, and a run planned on it overshoots its budget).
-        measured = {name: statistics.fmean(t) for name, t in timings.items()}
-        channels_last = measured["channels_last"] <= (1 - LAYOUT_MARGIN) * measured["contiguous"]
+        channels_last, measured = measure_cpu_layouts(model, loss_fn, first, dev, amp)
     else:  # CUDA: channels-last, as the loop uses there
         channels_last = True
         measured["channels_last"] = measure_step_seconds(model, loss_fn, first, dev, amp=amp, channels_last=True)
@@ -317,6 +310,42 @@ def budgeted_plan(out_dir: str | os.PathLike, time_budget: str | float, resume: 
                                                      channels_last=channels_last)))
     steps = plan_steps(parse_duration(time_budget) * 0.98, costs)
     return BudgetPlan(steps, channels_last, measured)
+
+
+def measure_cpu_layouts(model: nn.Module, loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]], batch: Any,
+                        device: torch.device, amp: bool = True) -> tuple[bool, dict[str, float]]:
+    """Time a training step on ``batch`` contiguous and channels-last, interleaved twice (slow drifts
+    of background load hit both alike); ``(keep channels-last?, mean seconds per step by layout)``.
+    Channels-last is kept if it is at least :data:`LAYOUT_MARGIN` faster."""
+    timings: dict[str, list[float]] = {"contiguous": [], "channels_last": []}
+    for _ in range(2):
+        for name, layout in (("contiguous", False), ("channels_last", True)):
+            timings[name].append(measure_step_seconds(model, loss_fn, batch, device, amp=amp, repeats=2,
+                                                      channels_last=layout))
+    # The mean, not the faster timing: a plan needs the typical step (the minimum of a few noisy
+    # timings is optimistic, and a run planned on it overshoots its budget).
+    measured = {name: statistics.fmean(t) for name, t in timings.items()}
+    return measured["channels_last"] <= (1 - LAYOUT_MARGIN) * measured["contiguous"], measured
+
+
+#: A CPU run without a time budget checks the layouts only from this many steps on (the check costs
+#: about ten steps' time), so short runs and tests start at once in the loop's default layout.
+AUTO_LAYOUT_MIN_STEPS = 500
+
+
+def run_layout(out_dir: str | os.PathLike, resume: bool, steps: int, model: nn.Module,
+               loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]], make_batch: Callable[[], Any],
+               device: str | torch.device | None = None, amp: bool = True) -> bool | None:
+    """The memory layout of a run planned by its step count (no time budget): the checkpoint's when
+    resuming (so the run stays the same run), measured on a CPU for runs of at least
+    :data:`AUTO_LAYOUT_MIN_STEPS` steps, else ``None`` (the loop's default)."""
+    stored = planned_from_checkpoint(out_dir) if resume else None
+    if stored is not None:
+        return stored.channels_last
+    dev = resolve_device(device)
+    if dev.type != "cpu" or int(steps) < AUTO_LAYOUT_MIN_STEPS:
+        return None
+    return measure_cpu_layouts(model, loss_fn, make_batch(), dev, amp)[0]
 
 
 def planned_from_checkpoint(out_dir: str | os.PathLike) -> BudgetPlan | None:

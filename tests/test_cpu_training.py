@@ -298,3 +298,23 @@ def test_a_channels_last_run_resumes_exactly(tmp_path):
     _, resumed = _tiny_run(tmp_path / "split", True, steps=4)
     assert resumed.resumed_from == 2
     assert [row["total"] for row in resumed.history] == [row["total"] for row in whole.history]
+
+
+def test_runs_without_a_time_budget_check_the_layout_only_when_long_enough(monkeypatch, tmp_path):
+    from perceptual_utils.training import AUTO_LAYOUT_MIN_STEPS, run_layout
+
+    calls = _scripted_timer(monkeypatch, {False: 1.0, True: 0.5})
+    make = lambda: torch.rand(2, 3, 32, 32)
+    assert run_layout(tmp_path / "a", True, AUTO_LAYOUT_MIN_STEPS - 1, torch.nn.Identity(), None, make, "cpu") is None
+    assert calls == []  # a short run (and every test) starts at once, in the loop's default layout
+    assert run_layout(tmp_path / "a", True, AUTO_LAYOUT_MIN_STEPS, torch.nn.Identity(), None, make, "cpu") is True
+    assert len(calls) == 4
+
+
+def test_a_resumed_run_without_a_time_budget_keeps_its_layout(monkeypatch, tmp_path):
+    from perceptual_utils.training import run_layout
+
+    net, _ = _tiny_run(tmp_path, False, stop_after=1)  # a checkpoint written in contiguous layout
+    calls = _scripted_timer(monkeypatch, {False: 1.0, True: 0.5})  # channels-last would now measure faster
+    assert run_layout(tmp_path / "run", True, 10_000, net, None, lambda: torch.rand(2, 3, 32, 32), "cpu") is False
+    assert calls == []
