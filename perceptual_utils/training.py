@@ -92,6 +92,7 @@ class TrainConfig:
 
 
 LR_SCHEDULES = ("constant", "cosine")
+MEMORY_FORMATS = ("auto", "contiguous", "channels-last")
 
 
 @dataclass
@@ -102,7 +103,9 @@ class TrainSettings:
 
     ``recipe``: ``"paper"`` or ``"cpu"`` (default: ``paper`` with CUDA, ``cpu`` without).
     ``time_budget``: e.g. ``"30m"``: plan ``steps`` from the measured seconds per step so the
-    whole schedule ends on time (a resumed run keeps its plan). ``resume``: continue from the run
+    whole schedule ends on time (a resumed run keeps its plan). ``memory_format``: ``"auto"``
+    (measured on a CPU, see :func:`budgeted_plan` and :func:`run_layout`), ``"contiguous"`` or
+    ``"channels-last"``. ``resume``: continue from the run
     folder's checkpoint (exactly). ``stop_after``: stop, resumably, after this many steps of this call.
     """
 
@@ -117,6 +120,7 @@ class TrainSettings:
     checkpoint_every: int = 1000
     preview_every: int = 500
     amp: bool = True
+    memory_format: str = "auto"
     device: str | None = None
     progress: bool = True
     resume: bool = True
@@ -136,8 +140,14 @@ class TrainSettings:
         return cls(recipe=args.recipe, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                    lr_schedule=args.lr_schedule, num_workers=args.workers, time_budget=args.time_budget,
                    seed=args.seed, checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
-                   amp=not args.no_amp, device=args.device, progress=args.progress, resume=not args.no_resume,
-                   stop_after=args.stop_after, **task)
+                   amp=not args.no_amp, memory_format=args.memory_format, device=args.device,
+                   progress=args.progress, resume=not args.no_resume, stop_after=args.stop_after, **task)
+
+    def forced_layout(self) -> bool | None:
+        """``True``/``False`` when ``memory_format`` names a layout, ``None`` for ``"auto"``."""
+        if self.memory_format not in MEMORY_FORMATS:
+            raise ValueError(f"unknown memory_format {self.memory_format!r}; choose from {', '.join(MEMORY_FORMATS)}")
+        return None if self.memory_format == "auto" else self.memory_format == "channels-last"
 
     def loop_config(self, r: dict[str, Any], steps: int, channels_last: bool | None = None) -> TrainConfig:
         """The :class:`TrainConfig` of :func:`train_loop` for resolved recipe settings ``r``
@@ -279,7 +289,7 @@ class BudgetPlan:
 def budgeted_plan(out_dir: str | os.PathLike, time_budget: str | float, resume: bool, model: nn.Module,
                   loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]],
                   stages: Sequence[tuple[float, Callable[[], Any]]], device: str | torch.device | None = None,
-                  amp: bool = True) -> BudgetPlan:
+                  amp: bool = True, layout: bool | None = None) -> BudgetPlan:
     """Plan a ``--time-budget`` run: the plan stored in a checkpoint being resumed (steps and
     layout, so a resumed run is the same run), else measure and plan, leaving 2% of the budget
     for previews and checkpoints.
@@ -291,19 +301,22 @@ def budgeted_plan(out_dir: str | os.PathLike, time_budget: str | float, resume: 
     is at least :data:`LAYOUT_MARGIN` faster. Which one wins depends on the CPU and the
     precision (``benchmarks/train_throughput.py``: bf16 + channels-last 1.18x contiguous on an AMX
     CPU with one thread, slower there with two; within the noise on an AVX2 CPU in float32), so
-    each machine measures its own. The other stages are timed in the chosen layout.
+    each machine measures its own. The other stages are timed in the chosen layout. ``layout``:
+    ``True``/``False`` trains in that layout without comparing (a resumed run keeps its plan's
+    steps and takes the layout given).
     """
     stored = planned_from_checkpoint(out_dir) if resume else None
     if stored is not None:
-        return stored
+        return stored if layout is None else replace(stored, channels_last=layout)
     dev = resolve_device(device)
     first = stages[0][1]()
     measured: dict[str, float] = {}
-    if dev.type == "cpu":
+    if layout is None and dev.type == "cpu":
         channels_last, measured = measure_cpu_layouts(model, loss_fn, first, dev, amp)
-    else:  # CUDA: channels-last, as the loop uses there
-        channels_last = True
-        measured["channels_last"] = measure_step_seconds(model, loss_fn, first, dev, amp=amp, channels_last=True)
+    else:  # the layout given, or on CUDA channels-last, as the loop uses there
+        channels_last = True if layout is None else layout
+        name = "channels_last" if channels_last else "contiguous"
+        measured[name] = measure_step_seconds(model, loss_fn, first, dev, amp=amp, channels_last=channels_last)
     costs = [(stages[0][0], measured["channels_last" if channels_last else "contiguous"])]
     for fraction, make_batch in stages[1:]:
         costs.append((fraction, measure_step_seconds(model, loss_fn, make_batch(), dev, amp=amp,
@@ -335,10 +348,13 @@ AUTO_LAYOUT_MIN_STEPS = 500
 
 def run_layout(out_dir: str | os.PathLike, resume: bool, steps: int, model: nn.Module,
                loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]], make_batch: Callable[[], Any],
-               device: str | torch.device | None = None, amp: bool = True) -> bool | None:
-    """The memory layout of a run planned by its step count (no time budget): the checkpoint's when
-    resuming (so the run stays the same run), measured on a CPU for runs of at least
-    :data:`AUTO_LAYOUT_MIN_STEPS` steps, else ``None`` (the loop's default)."""
+               device: str | torch.device | None = None, amp: bool = True,
+               layout: bool | None = None) -> bool | None:
+    """The memory layout of a run planned by its step count (no time budget): ``layout`` if given;
+    else the checkpoint's when resuming (so the run stays the same run), measured on a CPU for runs
+    of at least :data:`AUTO_LAYOUT_MIN_STEPS` steps, else ``None`` (the loop's default)."""
+    if layout is not None:
+        return layout
     stored = planned_from_checkpoint(out_dir) if resume else None
     if stored is not None:
         return stored.channels_last
@@ -601,6 +617,9 @@ def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> Non
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, help=f"data loading processes ({show('num_workers')})")
     add_device_option(p)
+    p.add_argument("--memory-format", choices=MEMORY_FORMATS, default="auto",
+                   help="tensor layout: auto (on a CPU, timed both ways for --time-budget runs and runs of "
+                        f"{AUTO_LAYOUT_MIN_STEPS}+ steps; channels-last on CUDA), contiguous or channels-last")
     p.add_argument("--no-amp", action="store_true",
                    help="no mixed precision (default: bf16/fp16 on CUDA, bf16 on CPUs with native bf16)")
     p.add_argument("--no-resume", action="store_true",

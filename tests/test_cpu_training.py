@@ -318,3 +318,33 @@ def test_a_resumed_run_without_a_time_budget_keeps_its_layout(monkeypatch, tmp_p
     calls = _scripted_timer(monkeypatch, {False: 1.0, True: 0.5})  # channels-last would now measure faster
     assert run_layout(tmp_path / "run", True, 10_000, net, None, lambda: torch.rand(2, 3, 32, 32), "cpu") is False
     assert calls == []
+
+
+def test_a_memory_format_given_is_used_without_comparing(monkeypatch, tmp_path):
+    from perceptual_utils.training import TrainSettings, budgeted_plan, run_layout
+
+    assert [TrainSettings(memory_format=m).forced_layout() for m in ("auto", "contiguous", "channels-last")] == [
+        None, False, True]
+    with pytest.raises(ValueError, match="memory_format"):
+        TrainSettings(memory_format="nhwc").forced_layout()
+    calls = _scripted_timer(monkeypatch, {False: 1.0, True: 0.5})
+    make = lambda: torch.rand(2, 3, 32, 32)
+    plan = budgeted_plan(tmp_path / "a", 100, True, torch.nn.Identity(), None, [(1.0, make)], "cpu", layout=False)
+    assert plan.channels_last is False and plan.seconds_per_step == {"contiguous": 1.0}
+    assert calls == [((2, 3, 32, 32), False)]  # timed once, in the layout given, for the plan only
+    assert run_layout(tmp_path / "a", True, 10_000, torch.nn.Identity(), None, make, "cpu", layout=True) is True
+    assert len(calls) == 1
+
+
+def test_train_commands_take_a_memory_format():
+    import argparse
+
+    from perceptual_utils.training import TrainSettings, add_training_arguments
+
+    p = argparse.ArgumentParser()
+    add_training_arguments(p, recipes={"cpu": {}})
+    base = ["--out", "x"]
+    assert TrainSettings.from_args(p.parse_args(base)).memory_format == "auto"
+    assert TrainSettings.from_args(p.parse_args(base + ["--memory-format", "channels-last"])).forced_layout() is True
+    with pytest.raises(SystemExit):
+        p.parse_args(base + ["--memory-format", "nhwc"])

@@ -187,13 +187,13 @@ def train_sr(
     total_steps = int(r["steps"])
     if train.time_budget is not None:
         plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, [(1.0, make_batch)],
-                             train.device, amp=train.amp)
+                             train.device, amp=train.amp, layout=train.forced_layout())
         total_steps, channels_last = plan.steps, plan.channels_last
         if train.progress:
             print(plan.describe(train.time_budget), file=sys.stderr)
     else:
         channels_last = run_layout(out_dir, train.resume, total_steps, model, loss_fn, make_batch, train.device,
-                                   amp=train.amp)
+                                   amp=train.amp, layout=train.forced_layout())
     preview_src = load_image(train.preview_image) if train.preview_image else _first_readable(data)
     config = train.loop_config(r, total_steps, channels_last)
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,

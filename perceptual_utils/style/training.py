@@ -299,13 +299,14 @@ def train_style(
     if train.time_budget is not None:
         stages = [(1.0 - fraction, batch_of(crop))] + ([(fraction, batch_of(int(r["fine_tune_size"])))]
                                                        if fraction else [])
-        plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, stages, dev, amp=train.amp)
+        plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, stages, dev, amp=train.amp,
+                             layout=train.forced_layout())
         total_steps, channels_last = plan.steps, plan.channels_last
         if train.progress:
             print(plan.describe(train.time_budget), file=sys.stderr)
     else:
         channels_last = run_layout(out_dir, train.resume, total_steps, model, loss_fn, batch_of(crop), dev,
-                                   amp=train.amp)
+                                   amp=train.amp, layout=train.forced_layout())
     schedule = crop_schedule(total_steps, crop, r["fine_tune_size"], float(r["fine_tune_fraction"]))
     samples_per_step = int(r["batch_size"]) * int(os.environ.get("WORLD_SIZE", "1"))
     dataset = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed, size_schedule=schedule,
