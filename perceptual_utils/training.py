@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable, Collection, Sequence
 import warnings
@@ -362,6 +363,24 @@ def run_layout(out_dir: str | os.PathLike, resume: bool, steps: int, model: nn.M
     if dev.type != "cpu" or int(steps) < AUTO_LAYOUT_MIN_STEPS:
         return None
     return measure_cpu_layouts(model, loss_fn, make_batch(), dev, amp)[0]
+
+
+def plan_run(train: TrainSettings, steps: int, out_dir: str | os.PathLike, model: nn.Module,
+             loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]],
+             stages: Sequence[tuple[float, Callable[[], Any]]], device: str | torch.device | None = None
+             ) -> tuple[int, bool | None]:
+    """``(steps, channels_last)`` of a trainer's run: with a time budget, :func:`budgeted_plan`'s
+    (said on one line when ``train.progress``); else the recipe's ``steps`` and :func:`run_layout`'s
+    layout (timed on the first stage's batch). ``stages`` as for :func:`budgeted_plan`."""
+    layout = train.forced_layout()
+    if train.time_budget is None:
+        return steps, run_layout(out_dir, train.resume, steps, model, loss_fn, stages[0][1], device, amp=train.amp,
+                                 layout=layout)
+    plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, stages, device, amp=train.amp,
+                         layout=layout)
+    if train.progress:
+        print(plan.describe(train.time_budget), file=sys.stderr)
+    return plan.steps, plan.channels_last
 
 
 def planned_from_checkpoint(out_dir: str | os.PathLike) -> BudgetPlan | None:

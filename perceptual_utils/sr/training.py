@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from ..datafiles import default_training_data
 from ..errors import CLIError
 from ..images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
 from ..losses import feature_reconstruction_loss, pixel_loss
-from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_plan, run_layout,
+from ..training import (TrainResult, TrainSettings, add_training_arguments, plan_run,
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
 from ..validation import check_training_args
@@ -180,20 +179,13 @@ def train_sr(
     dataset = ImageFolderDataset(data, size=patch, resize_short=resize,
                                  transform=make_lr_hr_pair(scale, train.sigma), seed=train.seed)
     loss_fn = SRLoss(loss, vgg_weights=vgg_weights)
+
     def make_batch() -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [dataset[i] for i in range(int(r["batch_size"]))]
         return torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
 
-    total_steps = int(r["steps"])
-    if train.time_budget is not None:
-        plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, [(1.0, make_batch)],
-                             train.device, amp=train.amp, layout=train.forced_layout())
-        total_steps, channels_last = plan.steps, plan.channels_last
-        if train.progress:
-            print(plan.describe(train.time_budget), file=sys.stderr)
-    else:
-        channels_last = run_layout(out_dir, train.resume, total_steps, model, loss_fn, make_batch, train.device,
-                                   amp=train.amp, layout=train.forced_layout())
+    total_steps, channels_last = plan_run(train, int(r["steps"]), out_dir, model, loss_fn, [(1.0, make_batch)],
+                                          train.device)
     preview_src = load_image(train.preview_image) if train.preview_image else _first_readable(data)
     config = train.loop_config(r, total_steps, channels_last)
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from ..config import resolve_device, seed_everything
 from ..datafiles import content_photos
 from ..images import center_crop, load_image, resize_short_side
 from ..losses import LossWeights, PerceptualLoss
-from ..training import (TrainResult, TrainSettings, add_training_arguments, budgeted_plan, run_layout,
+from ..training import (TrainResult, TrainSettings, add_training_arguments, plan_run,
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
 from ..validation import check_training_args
@@ -295,18 +294,9 @@ def train_style(
             return (batch, torch.zeros(batch.shape[0], dtype=torch.long)) if num_styles > 1 else batch
         return make
 
-    total_steps = int(r["steps"])
-    if train.time_budget is not None:
-        stages = [(1.0 - fraction, batch_of(crop))] + ([(fraction, batch_of(int(r["fine_tune_size"])))]
-                                                       if fraction else [])
-        plan = budgeted_plan(out_dir, train.time_budget, train.resume, model, loss_fn, stages, dev, amp=train.amp,
-                             layout=train.forced_layout())
-        total_steps, channels_last = plan.steps, plan.channels_last
-        if train.progress:
-            print(plan.describe(train.time_budget), file=sys.stderr)
-    else:
-        channels_last = run_layout(out_dir, train.resume, total_steps, model, loss_fn, batch_of(crop), dev,
-                                   amp=train.amp, layout=train.forced_layout())
+    stages = [(1.0 - fraction, batch_of(crop))] + ([(fraction, batch_of(int(r["fine_tune_size"])))]
+                                                   if fraction else [])
+    total_steps, channels_last = plan_run(train, int(r["steps"]), out_dir, model, loss_fn, stages, dev)
     schedule = crop_schedule(total_steps, crop, r["fine_tune_size"], float(r["fine_tune_fraction"]))
     samples_per_step = int(r["batch_size"]) * int(os.environ.get("WORLD_SIZE", "1"))
     dataset = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed, size_schedule=schedule,
