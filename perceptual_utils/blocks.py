@@ -138,7 +138,7 @@ class UpsampleLayer(nn.Sequential):
     transposed convs; Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").
     ``mode="bilinear"``: bilinear x2 (``align_corners=False``) then a 3x3 conv: no 2x2 blocks of
     copies for the conv to smooth. Measured against nearest in a short CPU run
-    (``benchmarks/upsampling_ab.py``), it leaves the 4-pixel grid nearly as strong and fits the
+    (``benchmarks/style_ab.py --compare upsampling``), it leaves the 4-pixel grid nearly as strong and fits the
     objective worse, so the recipes keep nearest; it stays an option to experiment with.
     """
 

@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 from .cli_options import add_progress_option, add_device_option, add_vgg_weights_option
 from .config import autocast_dtype, resolve_device
 from .images import save_image
-from .model_io import (ModelFileError, load_checkpoint, load_model, read_checkpoint_metadata, save_checkpoint,
-                       save_model)
+from .model_io import (ModelFileError, load_checkpoint, load_model, model_kind, read_checkpoint_metadata,
+                       save_checkpoint, save_model, tensors_digest)
 from .run_folder import changed_settings, guard_run_folder
 from .training_data import StepSampler
 
@@ -108,6 +108,10 @@ class TrainSettings:
     (measured on a CPU, see :func:`budgeted_plan` and :func:`run_layout`), ``"contiguous"`` or
     ``"channels-last"``. ``resume``: continue from the run
     folder's checkpoint (exactly). ``stop_after``: stop, resumably, after this many steps of this call.
+    ``init_from``: start from the weights of a model file (a path or a shipped model's name) of the
+    same architecture instead of a random initialisation, e.g. a feature-loss SR network from the
+    per-pixel one (as SRGAN starts from SRResNet, Ledig et al. 2017, Sec. 3.2). A run folder's
+    checkpoint still wins when resuming.
     """
 
     recipe: str | None = None
@@ -126,6 +130,7 @@ class TrainSettings:
     progress: bool = True
     resume: bool = True
     stop_after: int | None = None
+    init_from: str | os.PathLike | None = None
 
     #: The fields a recipe fills when they are ``None`` (the subclasses add their own).
     recipe_keys = ("steps", "batch_size", "lr", "lr_schedule", "num_workers")
@@ -142,7 +147,15 @@ class TrainSettings:
                    lr_schedule=args.lr_schedule, num_workers=args.workers, time_budget=args.time_budget,
                    seed=args.seed, checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
                    amp=not args.no_amp, memory_format=args.memory_format, device=args.device,
-                   progress=args.progress, resume=not args.no_resume, stop_after=args.stop_after, **task)
+                   progress=args.progress, resume=not args.no_resume, stop_after=args.stop_after,
+                   init_from=args.init_from, **task)
+
+    def initialise(self, model: nn.Module) -> dict[str, str]:
+        """Load ``init_from``'s weights into ``model`` (nothing when it is ``None``); returns what to
+        record in the model file's training info (the source's name and weights digest)."""
+        if self.init_from is None:
+            return {}
+        return initialise_from(model, self.init_from)
 
     def forced_layout(self) -> bool | None:
         """``True``/``False`` when ``memory_format`` names a layout, ``None`` for ``"auto"``."""
@@ -157,6 +170,25 @@ class TrainSettings:
                            checkpoint_every=self.checkpoint_every, preview_every=self.preview_every,
                            num_workers=int(r["num_workers"]), amp=self.amp, device=self.device,
                            progress=self.progress, lr_schedule=r["lr_schedule"], channels_last=channels_last)
+
+
+def initialise_from(model: nn.Module, source: str | os.PathLike) -> dict[str, str]:
+    """Copy the weights of the model file ``source`` (a path or a shipped model's name) into ``model``.
+
+    Raises:
+        ModelFileError: unreadable file, another kind of network, or another architecture (the
+            differing settings are named).
+    """
+    kind = model_kind(model)
+    loaded = load_model(source, kind=kind)
+    differing = sorted(k for k in set(loaded.config) | set(model.config)
+                       if loaded.config.get(k) != model.config.get(k))
+    if differing:
+        detail = ", ".join(f"{k}: {loaded.config.get(k)!r} there, {model.config.get(k)!r} here" for k in differing)
+        raise ModelFileError(f"{source}: --init-from needs the same architecture ({detail})")
+    state = loaded.state_dict()
+    model.load_state_dict(state)
+    return {"init_from": Path(str(source)).name, "init_from_digest": tensors_digest(state)}
 
 
 def sort_options(who: str, options: dict[str, Any], train: TrainSettings | None, train_cls: type,
@@ -645,6 +677,9 @@ def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> Non
                    help="start afresh, overwriting an existing checkpoint in --out (default: resume from it)")
     p.add_argument("--stop-after", type=int, help="stop (resumably) after this many steps of this call")
     p.add_argument("--export", help="also write a half-precision copy of the final model here")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="start from this model's weights (a path or a shipped name; same architecture) "
+                        "instead of a random initialisation, e.g. x4_pixel for a feature-loss x4 network")
     add_vgg_weights_option(p)
     add_progress_option(p)
 

@@ -240,3 +240,43 @@ def test_perceptual_loss_from_weights_and_the_vgg_file_argument(loss_network):
     assert old.loss_network.weights_path is None  # "random": the untrained control network
     with pytest.raises(TypeError, match="unexpected"):
         PerceptualLoss(colour_weight=1.0)
+
+
+# ----------------------------------------------------------------------------- grid jitter
+
+def test_jittered_crop_cuts_output_and_photo_at_one_random_offset_below_the_jitter():
+    from perceptual_utils.losses import jittered_crop
+
+    h, w = 20, 24
+    rows = torch.arange(h, dtype=torch.float).view(1, 1, h, 1).expand(2, 3, h, w)
+    cols = torch.arange(w, dtype=torch.float).view(1, 1, 1, w).expand(2, 3, h, w)
+    same = jittered_crop(rows, rows, 0)
+    assert same[0] is rows and same[1] is rows  # 0: the paper's loss, nothing cut
+    torch.manual_seed(0)
+    offsets = set()
+    for _ in range(1000):
+        state = torch.get_rng_state()
+        out, photo = jittered_crop(rows, cols, 8)
+        torch.set_rng_state(state)
+        out_cols, _ = jittered_crop(cols, cols, 8)
+        assert out.shape == photo.shape == (2, 3, h - 8, w - 8)
+        dy, dx = int(out[0, 0, 0, 0]), int(photo[0, 0, 0, 0])
+        assert int(out_cols[0, 0, 0, 0]) == dx  # the output and the photo share the offset
+        assert torch.equal(out[0, 0, :, 0], torch.arange(dy, dy + h - 8, dtype=torch.float))
+        offsets.add((dy, dx))
+    assert offsets == {(y, x) for y in range(8) for x in range(8)}  # every phase of VGG's 8-px grid
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_grid_jitter_must_be_a_whole_number_of_pixels(bad):
+    from perceptual_utils.losses import check_grid_jitter
+
+    with pytest.raises(ValueError, match="grid_jitter"):
+        check_grid_jitter(bad)
+
+
+def test_grid_jitter_larger_than_the_crop_is_an_error():
+    from perceptual_utils.losses import jittered_crop
+
+    with pytest.raises(ValueError, match="larger"):
+        jittered_crop(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), 8)

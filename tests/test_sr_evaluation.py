@@ -81,6 +81,53 @@ def test_a_few_training_steps_reduce_the_loss(tiny_root, tmp_path, loss):
     assert sum(losses[-3:]) / 3 < 0.7 * losses[0]
 
 
+def test_init_from_starts_from_the_given_weights_and_records_them(tiny_root, tmp_path):
+    from perceptual_utils.model_io import read_model_metadata
+
+    net = {"scale": 4, "channels": 16, "num_residual": 1, "variant": "modern"}  # no batch-norm statistics to move
+    torch.manual_seed(5)  # other weights than train_sr's own seeded initialisation
+    source = SuperResolutionNet(**net)
+    path = save_model(source, tmp_path / "start.safetensors")
+    # a vanishing learning rate: Adam moves each weight by about 1e-12, so they must be the source's
+    result = train_sr(tiny_root / "train" / "one", tmp_path / "run", net=net, loss="pixel",
+                      train=SRTrainSettings(recipe="paper", steps=1, batch_size=2, patch=40, num_workers=0, lr=1e-12,
+                                            progress=False, init_from=path))
+    trained = result.model.state_dict()
+    assert all(torch.allclose(trained[k], v, rtol=0, atol=1e-9) for k, v in source.state_dict().items())
+    info = read_model_metadata(result.model_path)["training"]
+    assert info["init_from"] == "start.safetensors" and len(info["init_from_digest"]) > 8
+
+
+def test_init_from_refuses_another_architecture_or_kind(tiny_root, tmp_path, run_cli, capsys):
+    from perceptual_utils.style.net import StyleTransferNet
+
+    other = save_model(SuperResolutionNet(scale=4, channels=8, num_residual=1), tmp_path / "narrow.safetensors")
+    style = save_model(StyleTransferNet(channels=4, num_residual=1), tmp_path / "style.safetensors")
+    base = ["train-sr", "--data", tiny_root / "train" / "one", "--scale", "4", "--channels", "16",
+            "--num-residual", "1", "--patch", "40", "--steps", "1", "--recipe", "paper", "--no-progress"]
+    for source, message in [(other, "channels: 8 there, 16 here"), (style, "style_transfer"),
+                            ("no_such_model", "no_such_model")]:
+        assert run_cli(*base, "--out", tmp_path / "run", "--init-from", source) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_grid_jitter_applies_to_the_feature_loss_only(tiny_root, tmp_path):
+    from perceptual_utils.model_io import read_model_metadata
+    from perceptual_utils.sr.training import SRLoss
+
+    net = SuperResolutionNet(scale=4, channels=8, num_residual=1, variant="modern")
+    lr, hr = torch.rand(2, 3, 10, 10), torch.rand(2, 3, 40, 40)
+    assert torch.equal(SRLoss("pixel", grid_jitter=8)(net, (lr, hr))["total"], SRLoss("pixel")(net, (lr, hr))["total"])
+    settings = dict(recipe="paper", steps=1, batch_size=2, patch=40, num_workers=0, progress=False, grid_jitter=4)
+    runs = {loss: train_sr(tiny_root / "train" / "one", tmp_path / loss, net={"scale": 4, "channels": 8,
+                                                                               "num_residual": 1},
+                           loss=loss, train=SRTrainSettings(**settings)) for loss in ("feature", "pixel")}
+    assert read_model_metadata(runs["feature"].model_path)["training"]["grid_jitter"] == 4
+    assert "grid_jitter" not in read_model_metadata(runs["pixel"].model_path)["training"]
+
+
 def test_upscale_cli(tiny_root, tmp_path, run_cli, capsys):
     model = save_model(SuperResolutionNet(scale=4, channels=8, num_residual=1), tmp_path / "x4.safetensors")
     bad = tmp_path / "in" / "broken.png"

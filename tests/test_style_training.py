@@ -60,6 +60,29 @@ def test_model_file_and_checkpoint_round_trip(tiny_data, tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_init_from_continues_from_a_trained_network(tiny_data, tmp_path):
+    """Fine-tuning: a second run started from the first one's model begins at the first one's loss."""
+    first = _train(tiny_data, tmp_path / "a", steps=8)
+    tuned = _train(tiny_data, tmp_path / "b", steps=2, init_from=first.model_path)
+    fresh = _train(tiny_data, tmp_path / "c", steps=2)
+    assert tuned.history[0]["total"] < 0.9 * fresh.history[0]["total"]
+    assert model_io.load_model(tuned.model_path).training_info["init_from"] == "model.safetensors"
+
+
+def test_grid_jitter_is_the_cpu_recipes_and_is_recorded_when_used(tiny_data, tmp_path):
+    from perceptual_utils.style.training import STYLE_RECIPES
+
+    assert STYLE_RECIPES["cpu"]["grid_jitter"] == 8 and STYLE_RECIPES["paper"]["grid_jitter"] == 0
+    plain = _train(tiny_data, tmp_path / "plain", steps=3)
+    jittered = _train(tiny_data, tmp_path / "jittered", steps=3, grid_jitter=4)
+    assert "grid_jitter" not in model_io.load_model(plain.model_path).training_info  # old runs still resume
+    assert model_io.load_model(jittered.model_path).training_info["grid_jitter"] == 4
+    # the same first network and batch, scored on a 28 px window instead of the whole 32 px crop
+    assert jittered.history[0]["total"] != plain.history[0]["total"]
+    with pytest.raises(ValueError, match="grid_jitter"):
+        _train(tiny_data, tmp_path / "bad", steps=1, grid_jitter=-2)
+
+
 def test_resume_gives_the_same_loss_sequence(tiny_data, tmp_path):
     straight = _train(tiny_data, tmp_path / "a", steps=6)
     first = _train(tiny_data, tmp_path / "b", steps=6, stop_after=3)

@@ -24,7 +24,7 @@ from ..config import seed_everything
 from ..datafiles import default_training_data
 from ..errors import CLIError
 from ..images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
-from ..losses import feature_reconstruction_loss, pixel_loss
+from ..losses import check_grid_jitter, feature_reconstruction_loss, jittered_crop, pixel_loss
 from ..training import (TrainResult, TrainSettings, add_training_arguments, plan_run,
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
@@ -40,15 +40,18 @@ class SRLoss(nn.Module):
     """``loss_fn(model, (lr, hr))`` for the training loop: ``{"total", "feature" | "pixel"}``.
 
     ``"feature"``: ``l_feat`` at ``relu2_2`` between the output and the HR patch (the paper's
-    perceptual loss); ``"pixel"``: mean squared error in RGB (the baseline).
+    perceptual loss); ``"pixel"``: mean squared error in RGB (the baseline). ``grid_jitter``: the
+    feature loss compares both at a random offset below this many pixels
+    (:func:`~perceptual_utils.losses.jittered_crop`; the pixel loss has no grid to lock onto).
     """
 
     def __init__(self, loss: str = "feature", layer: str = CONTENT_LAYER, loss_network: LossNetwork | None = None,
-                 vgg_weights: str | os.PathLike | None = None):
+                 vgg_weights: str | os.PathLike | None = None, grid_jitter: int = 0):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
         self.loss, self.layer = loss, layer
+        self.grid_jitter = check_grid_jitter(grid_jitter)
         if loss == "feature":
             self.loss_network = loss_network if loss_network is not None else LossNetwork([layer], weights=vgg_weights)
             require_layers(self.loss_network, [layer])
@@ -61,6 +64,7 @@ class SRLoss(nn.Module):
         if self.loss == "pixel":
             term = pixel_loss(sr, hr)
         else:
+            sr, hr = jittered_crop(sr, hr, self.grid_jitter)
             with torch.no_grad():
                 target = self.loss_network(hr)[self.layer]
             term = feature_reconstruction_loss(self.loss_network(sr)[self.layer], target)
@@ -99,9 +103,9 @@ def make_preview_fn(image: torch.Tensor, scale: int, patch: int, sigma: float = 
 #: network would otherwise learn as "detail"), decoded once into memory, bf16 where native.
 SR_RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"steps": 200_000, "batch_size": 4, "lr": 1e-3, "patch": 288, "variant": "paper",
-              "lr_schedule": "constant", "num_workers": 2, "resize_short": None},
+              "lr_schedule": "constant", "num_workers": 2, "resize_short": None, "grid_jitter": 0},
     "cpu": {"steps": 3000, "batch_size": 8, "lr": 5e-4, "patch": {2: 96, 4: 96, 8: 128}, "variant": "modern",
-            "lr_schedule": "cosine", "num_workers": 0, "resize_short": 256},
+            "lr_schedule": "cosine", "num_workers": 0, "resize_short": 256, "grid_jitter": 0},
 }
 
 
@@ -117,8 +121,9 @@ class SRTrainSettings(TrainSettings):
     sigma: float = 1.0
     resize_short: int | None = None
     preview_image: str | os.PathLike | None = None
+    grid_jitter: int | None = None
 
-    recipe_keys = TrainSettings.recipe_keys + ("patch", "resize_short")
+    recipe_keys = TrainSettings.recipe_keys + ("patch", "resize_short", "grid_jitter")
 
 
 #: :class:`SuperResolutionNet` options a ``net`` dict (or a flat keyword) may set; ``variant``
@@ -174,11 +179,13 @@ def train_sr(
     data = Path(data).resolve() if data is not None else default_training_data()
     seed_everything(train.seed)  # the same initial weights for every run with this seed
     model = SuperResolutionNet(scale=scale, **({"variant": r["variant"]} | net))
+    initialised = train.initialise(model)
     resize = r["resize_short"]
     resize = max(int(resize), patch) if resize else (0 if resize == 0 else None)
     dataset = ImageFolderDataset(data, size=patch, resize_short=resize,
                                  transform=make_lr_hr_pair(scale, train.sigma), seed=train.seed)
-    loss_fn = SRLoss(loss, vgg_weights=vgg_weights)
+    grid_jitter = check_grid_jitter(r["grid_jitter"]) if loss == "feature" else 0
+    loss_fn = SRLoss(loss, vgg_weights=vgg_weights, grid_jitter=grid_jitter)
 
     def make_batch() -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [dataset[i] for i in range(int(r["batch_size"]))]
@@ -190,7 +197,9 @@ def train_sr(
     config = train.loop_config(r, total_steps, channels_last)
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,
             "layer": CONTENT_LAYER if loss == "feature" else None, "data": str(data), "patch": int(patch),
-            "sigma": float(train.sigma), "resize_short": resize}
+            "sigma": float(train.sigma), "resize_short": resize, **initialised}
+    if grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
+        info["grid_jitter"] = grid_jitter
     if train.time_budget is not None:
         info["time_budget"] = str(train.time_budget)
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
@@ -207,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
     net = {k: v for k, v in {"scale": args.scale, "variant": args.variant, "channels": args.channels,
                              "num_residual": args.num_residual, "norm": args.norm,
                              "upsample": args.upsample}.items() if v is not None}
-    train = SRTrainSettings.from_args(args, patch=args.patch, sigma=args.sigma)
+    train = SRTrainSettings.from_args(args, patch=args.patch, sigma=args.sigma, grid_jitter=args.grid_jitter)
     result = train_sr(args.data, args.out, net=net, loss=args.loss, train=train, vgg_weights=args.weights)
     return report_training(result, args, kind="super_resolution")
 
@@ -225,6 +234,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     add_training_arguments(p, recipes=SR_RECIPES)
     p.add_argument("--patch", type=int, help="HR patch side in px (paper: 288; cpu: 96/96/128 at x2/x4/x8)")
     p.add_argument("--sigma", type=float, default=1.0, help="Gaussian blur before downsampling (paper: 1.0)")
+    p.add_argument("--grid-jitter", type=int, metavar="PX",
+                   help="feature loss at a random offset below PX pixels, so the network's upsampling grid cannot "
+                        "lock onto VGG's pooling grid (default 0)")
     p.add_argument("--variant", choices=("paper", "modern"), help="network (paper recipe: paper, cpu: modern)")
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--num-residual", type=int, default=None)

@@ -31,7 +31,7 @@ from ..blocks import UPSAMPLES
 from ..config import resolve_device, seed_everything
 from ..datafiles import content_photos
 from ..images import center_crop, load_image, resize_short_side
-from ..losses import LossWeights, PerceptualLoss
+from ..losses import LossWeights, PerceptualLoss, check_grid_jitter, jittered_crop
 from ..training import (TrainResult, TrainSettings, add_training_arguments, plan_run,
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
@@ -47,16 +47,18 @@ class StyleTransferLoss(nn.Module):
     """``loss_fn(model, batch)`` for :func:`train_loop`: stylise the batch and score it with the
     perceptual loss against the batch itself (content) and the fixed style Gram matrices."""
 
-    def __init__(self, perceptual: PerceptualLoss):
+    def __init__(self, perceptual: PerceptualLoss, grid_jitter: int = 0):
         super().__init__()
         self.perceptual = perceptual
+        self.grid_jitter = check_grid_jitter(grid_jitter)
 
     def forward(self, model: nn.Module, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         grams = self.perceptual.target_grams
         # Gram targets are plain tensors, not buffers, so .to(device) does not move them: do it here once.
         if grams and next(iter(grams.values())).device != batch.device:
             self.perceptual.target_grams = {k: v.to(batch.device) for k, v in grams.items()}
-        return self.perceptual(model(batch), content=batch)
+        output, photo = jittered_crop(model(batch), batch, self.grid_jitter)
+        return self.perceptual(output, content=photo)
 
 
 class MultiStyleTransferLoss(nn.Module):
@@ -69,11 +71,12 @@ class MultiStyleTransferLoss(nn.Module):
     """
 
     def __init__(self, perceptual: PerceptualLoss, target_grams: Sequence[dict[str, torch.Tensor]],
-                 style_weights: Sequence[float]):
+                 style_weights: Sequence[float], grid_jitter: int = 0):
         super().__init__()
         if len(target_grams) != len(style_weights) or not target_grams:
             raise ValueError("one style weight per style target is needed")
         self.perceptual = perceptual
+        self.grid_jitter = check_grid_jitter(grid_jitter)
         self.target_grams = [dict(g) for g in target_grams]
         self.style_weights = [float(w) for w in style_weights]
 
@@ -88,7 +91,8 @@ class MultiStyleTransferLoss(nn.Module):
             grams = self.target_grams[s] = {k: v.to(images.device) for k, v in grams.items()}
         self.perceptual.target_grams = grams
         self.perceptual.style_weight = self.style_weights[s]
-        return self.perceptual(model(images, style=styles), content=images)
+        output, photo = jittered_crop(model(images, style=styles), images, self.grid_jitter)
+        return self.perceptual(output, content=photo)
 
 
 class StyleIndexedDataset(torch.utils.data.Dataset):
@@ -138,15 +142,17 @@ def default_preview_images(size: int, root: str | os.PathLike | None = None, cou
 #: - a cosine learning-rate decay (1e-3 to 1e-4), which lets a short run settle;
 #: - style weight 2 instead of 5: ``benchmarks/loss_weights.py`` shows 5 at the knee of the
 #:   style-gap curve (strongly stylised), 2 removes 95% of the style gap and keeps more layout;
+#: - the loss scores a crop of the output at a random offset of 0-7 px (``grid_jitter=8``, see
+#:   :func:`jittered_crop`), so the network's 4-px grid cannot lock onto VGG's pooling grid;
 #: - data decoded once into memory, no loader processes (they would compete with the two
 #:   cores that do the arithmetic), bf16 autocast where the CPU computes bf16 natively.
 STYLE_RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"steps": 40_000, "batch_size": 4, "lr": 1e-3, "image_size": 256, "variant": "paper",
               "lr_schedule": "constant", "fine_tune_size": None, "fine_tune_fraction": 0.0,
-              "resize_short": None, "num_workers": 2, "loss": LossWeights()},
+              "resize_short": None, "num_workers": 2, "loss": LossWeights(), "grid_jitter": 0},
     "cpu": {"steps": 4000, "batch_size": 4, "lr": 1e-3, "image_size": 128, "variant": "modern",
             "lr_schedule": "cosine", "fine_tune_size": 256, "fine_tune_fraction": 0.15,
-            "resize_short": 256, "num_workers": 0, "loss": LossWeights(style_weight=2.0)},
+            "resize_short": 256, "num_workers": 0, "loss": LossWeights(style_weight=2.0), "grid_jitter": 8},
 }
 RECIPES = tuple(STYLE_RECIPES)
 
@@ -174,7 +180,8 @@ class StyleTrainSettings(TrainSettings):
     (default: the crop size). ``style_size``: the style image's long side in px (``None``: as is;
     larger values give smaller brush strokes relative to the content). ``preview_images``: fixed
     validation photos (tensor ``(N, 3, H, W)`` or files; default: the data root's ``content/``
-    photos, cropped to ``min(image_size, 256)``).
+    photos, cropped to ``min(image_size, 256)``). ``grid_jitter``: score a crop of the output
+    at a random offset below this many pixels each step (cpu 8, paper 0; see :func:`jittered_crop`).
     """
 
     image_size: int | None = None
@@ -183,8 +190,10 @@ class StyleTrainSettings(TrainSettings):
     resize_short: int | None = None
     style_size: int | None = DEFAULT_STYLE_SIZE
     preview_images: torch.Tensor | Sequence[str | os.PathLike] | None = None
+    grid_jitter: int | None = None
 
-    recipe_keys = TrainSettings.recipe_keys + ("image_size", "fine_tune_size", "fine_tune_fraction", "resize_short")
+    recipe_keys = TrainSettings.recipe_keys + ("image_size", "fine_tune_size", "fine_tune_fraction", "resize_short",
+                                               "grid_jitter")
 
 
 #: :class:`StyleTransferNet` options a ``net`` dict (or a flat keyword) may set; ``variant`` defaults to the recipe's.
@@ -260,6 +269,7 @@ def train_style(
         if style_weight is not None:
             raise ValueError("give either style_weight (--style-weight) or style_weights (--style-weights), not both")
     crop = int(r["image_size"])
+    grid_jitter = check_grid_jitter(r["grid_jitter"])
     largest = max(crop, int(r["fine_tune_size"] or 0))
     resize = max(int(r["resize_short"] or largest), largest)
 
@@ -273,17 +283,19 @@ def train_style(
     perceptual.to(dev)
     if num_styles == 1:
         perceptual.set_style(style_images[0])
-        loss_fn = StyleTransferLoss(perceptual)
+        loss_fn = StyleTransferLoss(perceptual, grid_jitter)
     else:
         targets = []
         for image in style_images:
             perceptual.set_style(image)
             targets.append(perceptual.target_grams)
         loss_fn = MultiStyleTransferLoss(perceptual, targets,
-                                         per_style if style_weights is not None else [w["style_weight"]] * num_styles)
+                                         per_style if style_weights is not None else [w["style_weight"]] * num_styles,
+                                         grid_jitter)
 
     seed_everything(seed)  # the same initial weights for a fresh run and its resumption
     model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
+    initialised = train.initialise(model)
 
     probe = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed)
     fraction = float(r["fine_tune_fraction"]) if r["fine_tune_size"] else 0.0
@@ -326,11 +338,13 @@ def train_style(
         "data": str(Path(data).resolve()), "data_images": len(dataset), "image_size": crop,
         "crop_schedule": [list(stage) for stage in schedule], "resize_short": resize,
         "content_layer": content_layer, "style_layers": list(style_layers), **w,
-        "loss_network": "torchvision VGG-16 (IMAGENET1K_V1)",
+        "loss_network": "torchvision VGG-16 (IMAGENET1K_V1)", **initialised,
     }
     if num_styles > 1:  # single-style runs keep exactly their old settings (old checkpoints resume)
         info.update({"style": [str(p) for p in style_paths], "style_name": "+".join(p.stem for p in style_paths),
                      "styles": [p.stem for p in style_paths], "style_weights": list(loss_fn.style_weights)})
+    if grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
+        info["grid_jitter"] = grid_jitter
     if train.time_budget is not None:
         info["time_budget"] = str(train.time_budget)
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
@@ -348,7 +362,7 @@ def _run_cli(args: argparse.Namespace) -> int:
                              "upsample": args.upsample}.items() if v is not None}
     train = StyleTrainSettings.from_args(args, image_size=args.image_size, style_size=args.style_size or None,
                                          fine_tune_size=args.fine_tune_size,
-                                         fine_tune_fraction=args.fine_tune_fraction)
+                                         fine_tune_fraction=args.fine_tune_fraction, grid_jitter=args.grid_jitter)
     # The weights given on top of the recipe's (flat keywords: a weight left out keeps the recipe's).
     given = {k: getattr(args, k) for k in ("content_weight", "style_weight", "tv_weight")
              if getattr(args, k) is not None}
@@ -374,6 +388,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, help="training crop side (paper: 256, cpu: 128)")
     p.add_argument("--fine-tune-size", type=int, help="crop side of the final fine-tune (cpu: 256)")
     p.add_argument("--fine-tune-fraction", type=float, help="share of the steps at --fine-tune-size (cpu: 0.15)")
+    p.add_argument("--grid-jitter", type=int, metavar="PX",
+                   help="score the output at a random offset below PX pixels, so the network's grid cannot lock "
+                        "onto VGG's pooling grid (checkerboard) (paper: 0, cpu: 8)")
     p.add_argument("--style-size", type=int, default=DEFAULT_STYLE_SIZE,
                    help="style image long side in px, 0 = unchanged (default: %(default)s)")
     p.add_argument("--content-weight", type=float, help="default: calibrated PerceptualLoss default (1)")
