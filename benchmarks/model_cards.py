@@ -39,6 +39,8 @@ def command_for(training: dict) -> str:
     else:
         cmd = (f"python -m perceptual_utils train-sr --scale {training['scale']} --loss {training['loss']} "
                f"--data data/train/{data} --out runs/x{training['scale']}_{training['loss']}")
+    if training.get("init_from"):  # fine-tuned: the model it started from, by its shipped name
+        cmd += f" --init-from {Path(training['init_from']).stem}"
     return cmd + (f" --time-budget {budget}" if budget else f" --steps {training['steps']}")
 
 
@@ -89,8 +91,8 @@ def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | No
         wall = queue_wall_seconds(queue_log, name)
         if wall is not None:
             info["train_seconds"] = wall  # includes loading and the speed measurement of --time-budget
-    if hardware and "hardware" not in info:
-        info["hardware"] = hardware
+    if hardware and ("hardware" not in info or info["hardware"].endswith(" threads")):
+        info["hardware"] = hardware  # more than the loop's own "x86_64 CPU, N threads"
     info["command"] = command_for(info)
     if note:
         info["note"] = note
@@ -218,7 +220,9 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
     lines += [f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} ({t['patch']} px HR patches, "
               f"blur sigma {t['sigma']:g} then bicubic), {t.get('recipe', '?')} recipe, `{meta['config'].get('variant', 'paper')}` "
               f"network, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
-              f"training photos {Path(t['data']).name} scaled to a {t.get('resize_short')} px short side.",
+              f"training photos {Path(t['data']).name} scaled to a {t.get('resize_short')} px short side."
+              + (f" Started from the shipped `{Path(t['init_from']).stem}` (its weights, not random ones), as SRGAN "
+                 "starts from SRResNet; add that model's training time." if t.get("init_from") else ""),
               f"- **Reproduce**: `{t.get('command', command_for(t))}`"]
     if report:
         lines += ["", "| set | PSNR / SSIM / LPIPS | bicubic | paper (same loss) |", "|---|---|---|---|"]
@@ -232,6 +236,8 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
         target = SR_TARGETS.get((t["loss"], t["scale"]))
         if target:
             lines += ["", f"- **Target** {target}: {sr_verdict(t['loss'], t['scale'], next(r for r in report['rows']['network'] if r['set'] == 'Set5'), bic['Set5'])}."]
+            if t.get("note"):  # why a target was missed, from the run that shipped it
+                lines.append(f"- **Why**: {t['note']}")
     return lines + [""]
 
 
