@@ -51,20 +51,20 @@ def detail(image: torch.Tensor) -> torch.Tensor:
     return (0.5 + d / (6 * float(d.std()) + 1e-8)).clamp(0, 1).expand(3, -1, -1)
 
 
-def trained_run(name: str, style: Path, data: Path, runs: Path, steps: int):
+def trained_run(name: str, style: Path, data: Path, runs: Path, steps: int, seed: int = 0):
     """The finished run ``name`` of :data:`RUNS` (trained or resumed here if need be)."""
-    run, settings = runs / name, RUNS[name]
+    run, settings = runs / (name if seed == 0 else f"{name}_seed{seed}"), RUNS[name]
     if not (run / "model.safetensors").is_file():
         t0 = time.perf_counter()
         train_style(style, data, run, steps=steps, preview_every=steps, checkpoint_every=max(1, steps // 2),
-                    progress=False, **settings)
+                    progress=False, seed=seed, **settings)
         print(f"{name}: trained {steps} steps in {time.perf_counter() - t0:.0f} s")
     net = load_model(run / "model.safetensors")
     info = net.training_info
     found = {"upsample": net.config["upsample"], "grid_jitter": info.get("grid_jitter", 0)}
-    if found != settings or info["steps_done"] != steps:
+    if found != settings or info["steps_done"] != steps or info["seed"] != seed:
         raise SystemExit(f"error: {run} holds a run with {found}, {info['steps_done']} steps, not {settings}, "
-                         f"{steps} steps; remove it or give another --runs")
+                         f"{steps} steps, seed {seed}; remove it or give another --runs")
     return net
 
 
@@ -75,19 +75,21 @@ def main() -> None:
     p.add_argument("--data", default=None, help="training photos (default: coco_mini, or train2014 if fetched)")
     p.add_argument("--runs", default=str(Path.home() / "runs" / "style_ab"), help="run folders (resumable)")
     p.add_argument("--steps", type=int, default=160)
+    p.add_argument("--seed", type=int, default=0, help="initial weights and data order (results file: *_seedN)")
     p.add_argument("--photos", type=int, default=4)
     p.add_argument("--cap", type=int, default=60, help="most Gatys iterations per photo")
     args = p.parse_args()
     style = Path(args.style) if args.style else data_root() / "styles" / "starry_night_crop.jpg"
     data = Path(args.data) if args.data else default_training_data()
     *names, stem = COMPARISONS[args.compare]
+    stem += f"_seed{args.seed}" if args.seed else ""
     photos = content_photos(args.photos, 256)
     report = {"machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
-              "style": style.name, "steps": args.steps, "photos": args.photos,
+              "style": style.name, "steps": args.steps, "seed": args.seed, "photos": args.photos,
               "settings": {name: RUNS[name] for name in names}, "runs": {}}
     outputs = {}
     for name in names:
-        net = trained_run(name, style, data, Path(args.runs), args.steps)
+        net = trained_run(name, style, data, Path(args.runs), args.steps, args.seed)
         scores = score_style_model(net, photos, starts=["content"], cap=args.cap, progress=False)
         summary = summarise(scores, args.cap)
         report["runs"][name] = {"summary": summary, "per_photo": scores_to_json(scores),

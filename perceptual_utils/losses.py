@@ -247,7 +247,8 @@ def jittered_crop(output: torch.Tensor, photo: torch.Tensor, grid_jitter: int) -
     can lower the loss with a fixed periodic pattern that VGG sees in the same place every step:
     the checkerboard of the first shipped CPU style models. A random phase per step makes such a
     pattern worth nothing on average. Our A/B (``benchmarks/style_ab.py --compare grid-jitter``):
-    8 px cut the checkerboard energy 4.7x at the same objective after 160 steps; whether that holds
+    8 px cut the checkerboard energy 4.7x (seed 0) and 7x (seed 1) at about the same objective after
+    160 steps; whether that holds
     over a full-length run is not measured yet. ``0``: no crop (the paper's loss).
     ``output`` and ``photo`` (the content target: the input photo, or the HR image) have one size.
     """
