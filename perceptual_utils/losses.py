@@ -248,15 +248,15 @@ def jittered_crop(output: torch.Tensor, photo: torch.Tensor, grid_jitter: int) -
     the checkerboard of the first shipped CPU style models. A random phase per step makes such a
     pattern worth nothing on average. Our A/B (``benchmarks/style_ab.py --compare grid-jitter``):
     8 px cut the checkerboard energy 4.7x (seed 0) and 7x (seed 1) at about the same objective after
-    160 steps; whether that holds
-    over a full-length run is not measured yet. ``0``: no crop (the paper's loss).
+    160 steps; whether that holds over a full-length run is not measured yet. ``0``: no crop (the
+    paper's loss).
     ``output`` and ``photo`` (the content target: the input photo, or the HR image) have one size.
     """
     if grid_jitter <= 0:
         return output, photo
-    dy, dx = torch.randint(0, grid_jitter, (2,)).tolist()
     h, w = photo.shape[-2:]
     if h <= grid_jitter or w <= grid_jitter:
         raise ValueError(f"grid_jitter {grid_jitter} px needs training crops larger than that, got {h}x{w}")
+    dy, dx = torch.randint(0, grid_jitter, (2,)).tolist()
     window = (..., slice(dy, h - grid_jitter + dy), slice(dx, w - grid_jitter + dx))
     return output[window], photo[window]

@@ -184,8 +184,7 @@ def train_sr(
     resize = max(int(resize), patch) if resize else (0 if resize == 0 else None)
     dataset = ImageFolderDataset(data, size=patch, resize_short=resize,
                                  transform=make_lr_hr_pair(scale, train.sigma), seed=train.seed)
-    grid_jitter = check_grid_jitter(r["grid_jitter"]) if loss == "feature" else 0
-    loss_fn = SRLoss(loss, vgg_weights=vgg_weights, grid_jitter=grid_jitter)
+    loss_fn = SRLoss(loss, vgg_weights=vgg_weights, grid_jitter=r["grid_jitter"] if loss == "feature" else 0)
 
     def make_batch() -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [dataset[i] for i in range(int(r["batch_size"]))]
@@ -198,8 +197,8 @@ def train_sr(
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,
             "layer": CONTENT_LAYER if loss == "feature" else None, "data": str(data), "patch": int(patch),
             "sigma": float(train.sigma), "resize_short": resize, **initialised}
-    if grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
-        info["grid_jitter"] = grid_jitter
+    if loss_fn.grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
+        info["grid_jitter"] = loss_fn.grid_jitter
     if train.time_budget is not None:
         info["time_budget"] = str(train.time_budget)
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,

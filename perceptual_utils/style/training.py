@@ -269,7 +269,7 @@ def train_style(
         if style_weight is not None:
             raise ValueError("give either style_weight (--style-weight) or style_weights (--style-weights), not both")
     crop = int(r["image_size"])
-    grid_jitter = check_grid_jitter(r["grid_jitter"])
+    grid_jitter = r["grid_jitter"]  # checked by the loss
     largest = max(crop, int(r["fine_tune_size"] or 0))
     resize = max(int(r["resize_short"] or largest), largest)
 
@@ -343,8 +343,8 @@ def train_style(
     if num_styles > 1:  # single-style runs keep exactly their old settings (old checkpoints resume)
         info.update({"style": [str(p) for p in style_paths], "style_name": "+".join(p.stem for p in style_paths),
                      "styles": [p.stem for p in style_paths], "style_weights": list(loss_fn.style_weights)})
-    if grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
-        info["grid_jitter"] = grid_jitter
+    if loss_fn.grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
+        info["grid_jitter"] = loss_fn.grid_jitter
     if train.time_budget is not None:
         info["time_budget"] = str(train.time_budget)
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
