@@ -15,6 +15,8 @@ from pathlib import Path
 
 from perceptual_utils.model_io import load_model, read_model_metadata, save_model
 from perceptual_utils.sr.evaluation import PAPER_RESULTS
+from perceptual_utils.sr.training import SR_RECIPES
+from perceptual_utils.style.training import STYLE_RECIPES
 from perceptual_utils.shipped_models import models_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +43,22 @@ def command_for(training: dict) -> str:
                f"--data data/train/{data} --out runs/x{training['scale']}_{training['loss']}")
     if training.get("init_from"):  # fine-tuned: the model it started from, by its shipped name
         cmd += f" --init-from {Path(training['init_from']).stem}"
+    cmd += "".join(f" {flag} {value:g}" for flag, value in settings_off_recipe(training).items())
     return cmd + (f" --time-budget {budget}" if budget else f" --steps {training['steps']}")
+
+
+def settings_off_recipe(training: dict) -> dict[str, float]:
+    """``{flag: value}`` of the loss settings where the run differs from today's recipe default.
+
+    Both are recorded only when non-zero, so a model trained before the cpu style recipe jittered
+    its grid (or with a pixel weight) needs the flag to be reproduced by today's code."""
+    recipes = STYLE_RECIPES if training["task"] == "style_transfer" else SR_RECIPES
+    recipe = recipes.get(training.get("recipe", "paper"), recipes["paper"])
+    flags = {}
+    for key, flag in (("grid_jitter", "--grid-jitter"), ("pixel_weight", "--pixel-weight")):
+        if key in recipe and training.get(key, 0) != recipe[key]:
+            flags[flag] = training.get(key, 0)
+    return flags
 
 
 def style_summary(report: dict) -> str:
@@ -106,6 +123,28 @@ def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | No
     return dest
 
 
+def refresh_commands() -> list[str]:
+    """Rewrite the stored reproducing command of every shipped model whose command has gone stale
+    (a recipe default changed since it shipped); the tensors and their digest stay as they are."""
+    from perceptual_utils.model_io import _read_tensors, _save_tensors
+
+    changed = []
+    for path in sorted(models_dir().rglob("*.safetensors")):
+        tensors, meta = _read_tensors(path)
+        training = meta.get("training", {})
+        if "command" in training and training["command"] != command_for(training):
+            training["command"] = command_for(training)
+            _save_tensors(path, tensors, meta)
+            changed.append(path.name)
+        report = RESULTS / f"{path.stem}.json"  # its measurements echo the metadata they were made with
+        if report.is_file():
+            data = json.loads(report.read_text())
+            if data.get("training", {}).get("command") not in (None, training.get("command")):
+                data["training"]["command"] = training["command"]
+                report.write_text(json.dumps(data, indent=2))  # as cpu_recipe.py writes it
+    return changed
+
+
 def _minutes(info: dict) -> str:
     seconds = info.get("train_seconds")
     return f"{seconds / 60:.0f} min" if seconds else "see the command's --time-budget"
@@ -121,7 +160,7 @@ def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
               f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
               f"{t['content_weight']:g}, style {t['style_weight']:g}, TV {t['tv_weight']:g}; style image "
               f"{Path(t['style']).name} at {t['style_size']} px.",
-              f"- **Reproduce**: `{t.get('command', command_for(t))}`"]
+              f"- **Reproduce**: `{command_for(t)}`"]
     if report:
         s = report["summary"]
         for start, label in (("content", "the photo"), ("noise", "uniform noise")):
@@ -162,7 +201,7 @@ def multi_style_card(name: str, meta: dict, report: dict | None) -> list[str]:
              f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
              f"{t['content_weight']:g}, style {', '.join(f'{w:g}' for w in t['style_weights'])}, TV {t['tv_weight']:g}; "
              f"style images at {t['style_size']} px.",
-             f"- **Reproduce**: `{t.get('command', command_for(t))}`"]
+             f"- **Reproduce**: `{command_for(t)}`"]
     if report:
         singles = single_style_reports()
         photos = next(iter(report["styles"].values()))["summary"]["photos"]
@@ -221,9 +260,11 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
               f"blur sigma {t['sigma']:g} then bicubic), {t.get('recipe', '?')} recipe, `{meta['config'].get('variant', 'paper')}` "
               f"network, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
               f"training photos {Path(t['data']).name} scaled to a {t.get('resize_short')} px short side."
+              + (f" Loss: relu2_2 feature loss plus {t['pixel_weight']:g} x the per-pixel loss (not in the paper; "
+                 "SRGAN mixes the two the same way)." if t.get("pixel_weight") else "")
               + (f" Started from the shipped `{Path(t['init_from']).stem}` (its weights, not random ones), as SRGAN "
                  "starts from SRResNet; add that model's training time." if t.get("init_from") else ""),
-              f"- **Reproduce**: `{t.get('command', command_for(t))}`"]
+              f"- **Reproduce**: `{command_for(t)}`"]
     if report:
         lines += ["", "| set | PSNR / SSIM / LPIPS | bicubic | paper (same loss) |", "|---|---|---|---|"]
         bic = {r["set"]: r for r in report["rows"]["bicubic"]}
@@ -238,6 +279,8 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
             lines += ["", f"- **Target** {target}: {sr_verdict(t['loss'], t['scale'], next(r for r in report['rows']['network'] if r['set'] == 'Set5'), bic['Set5'])}."]
             if t.get("note"):  # why a target was missed, from the run that shipped it
                 lines.append(f"- **Why**: {t['note']}")
+        elif t.get("note"):  # no target of its own: what it is for
+            lines += ["", f"- **Note**: {t['note']}"]
     return lines + [""]
 
 
@@ -306,7 +349,12 @@ def main() -> None:
     p.add_argument("--gallery", action="store_true", help="also render models/gallery.jpg")
     p.add_argument("--style-names", nargs="+", help="names of a multi-style model's styles, in training order")
     p.add_argument("--note", help="what the shipped model is for (teaching models' one-line card)")
+    p.add_argument("--refresh-commands", action="store_true",
+                   help="rewrite stale reproducing commands stored in the shipped models (e.g. after a recipe "
+                        "default changed)")
     args = p.parse_args()
+    if args.refresh_commands:
+        print("commands refreshed:", ", ".join(refresh_commands()) or "none stale")
     for run, name in args.ship:
         print("shipped:", ship(Path(run), name, args.hardware, args.queue_log, args.style_names, args.note))
     if args.gallery:

@@ -90,6 +90,9 @@ def _save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], met
 
 def _read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     p = Path(path)
+    if p.is_dir():
+        hint = " (a run folder keeps its model in model.safetensors)" if (p / "model.safetensors").is_file() else ""
+        raise ModelFileError(f"{p}: is a folder, not a model file{hint}")
     if not p.is_file():
         raise ModelFileError(f"{p}: no such model file")
     try:

@@ -57,19 +57,22 @@ def _is_bare_name(text: str) -> bool:
 
 
 def resolve_model(model: str | os.PathLike, kind: str | None = None) -> Path:
-    """A model file path: ``model`` itself if it exists or looks like a path, else the shipped
-    model of that name.
+    """A model file path: ``model`` itself if it is a file or looks like a path, else the shipped
+    model of that name (a folder of that name in the working directory, such as the run folder
+    ``x8_pixel`` a shipped model was trained in, does not hide it).
 
     Raises:
         ModelFileError: a bare name that is not shipped (the message lists the available names).
     """
     path = Path(model).expanduser()
     text = str(model)
-    if path.exists() or not _is_bare_name(text):
+    if path.is_file() or not _is_bare_name(text):
         return path
     candidate = models_dir() / f"{text}{SUFFIX}"
     if candidate.is_file():
         return candidate
+    if path.exists():  # e.g. a folder: the loader names the problem
+        return path
     available = [m.name for m in list_models(kind)]
     what = {"style_transfer": "style", "super_resolution": "super-resolution"}.get(kind or "", "")
     raise ModelFileError(

@@ -51,6 +51,41 @@ def test_metadata_is_complete(model):
     assert "content" not in Path(t["data"]).parts
 
 
+
+@pytest.mark.parametrize("model", SHIPPED, ids=lambda m: m.name)
+def test_the_stored_command_reproduces_the_recorded_loss_settings(model):
+    """Parsed by the real CLI against today's recipes, the model's command gives the settings it
+    was trained with (a recipe default that changed later must appear as a flag)."""
+    import shlex
+
+    from perceptual_utils.cli import build_parser
+    from perceptual_utils.sr.training import SR_RECIPES
+    from perceptual_utils.style.training import STYLE_RECIPES
+
+    t = read_model_metadata(model.path)["training"]
+    words = shlex.split(t["command"])
+    assert words[:3] == ["python", "-m", "perceptual_utils"]
+    args = build_parser().parse_args(words[3:])
+    recipes = STYLE_RECIPES if model.kind == "style_transfer" else SR_RECIPES
+    recipe = recipes[args.recipe or "cpu"]  # the CI machines and ours have no CUDA
+    assert (args.recipe or "cpu") == t["recipe"]
+    for key in ("grid_jitter", "pixel_weight"):
+        if key in recipe:
+            given = getattr(args, key, None)
+            assert (recipe[key] if given is None else given) == t.get(key, 0), key
+    if model.kind == "super_resolution":
+        assert (args.scale, args.loss) == (t["scale"], t["loss"])
+
+
+def test_a_folder_of_the_same_name_does_not_hide_a_shipped_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x4_pixel").mkdir()  # e.g. the run folder the model was trained in
+    assert resolve_model("x4_pixel", "super_resolution") == models_dir() / "x4_pixel.safetensors"
+    (tmp_path / "my_run").mkdir()
+    (tmp_path / "my_run" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelFileError, match="is a folder, not a model file .*model.safetensors"):
+        load_model("my_run")
+
 def test_names_resolve_and_unknown_names_list_the_available_ones(capsys):
     assert resolve_model("starry_night", "style_transfer") == models_dir() / "starry_night.safetensors"
     with pytest.raises(ModelFileError, match="available: .*starry_night"):

@@ -128,6 +128,45 @@ def test_grid_jitter_applies_to_the_feature_loss_only(tiny_root, tmp_path):
     assert "grid_jitter" not in read_model_metadata(runs["pixel"].model_path)["training"]
 
 
+
+def test_pixel_weight_adds_the_per_pixel_loss_to_the_feature_loss(tiny_root):
+    from perceptual_utils.losses import pixel_loss
+    from perceptual_utils.sr.training import SRLoss
+
+    torch.manual_seed(0)
+    net = SuperResolutionNet(scale=4, channels=8, num_residual=1, variant="modern")
+    lr, hr = torch.rand(2, 3, 10, 10), torch.rand(2, 3, 40, 40)
+    plain = SRLoss("feature")(net, (lr, hr))
+    mixed = SRLoss("feature", pixel_weight=300.0)(net, (lr, hr))
+    assert set(plain) == {"feature", "total"} and torch.equal(plain["total"], plain["feature"])
+    assert torch.allclose(mixed["feature"], plain["feature"])
+    assert torch.allclose(mixed["pixel"], pixel_loss(net(lr), hr))
+    assert torch.allclose(mixed["total"], mixed["feature"] + 300.0 * mixed["pixel"])
+    assert mixed["pixel"] > 0
+
+
+@pytest.mark.parametrize("weight, loss, message", [(-1.0, "feature", ">= 0"), (float("nan"), "feature", ">= 0"),
+                                                   ("lots", "feature", "a number"), (1.0, "pixel", "feature loss")])
+def test_bad_pixel_weight_is_refused(weight, loss, message):
+    from perceptual_utils.sr.training import check_pixel_weight
+
+    with pytest.raises(ValueError, match=message):
+        check_pixel_weight(weight, loss)
+
+
+def test_pixel_weight_is_recorded_and_refused_with_the_pixel_loss(tiny_root, tmp_path, run_cli, capsys):
+    from perceptual_utils.model_io import read_model_metadata
+
+    base = ["train-sr", "--data", tiny_root / "train" / "one", "--scale", "4", "--channels", "8",
+            "--num-residual", "1", "--patch", "40", "--steps", "1", "--batch-size", "2", "--recipe", "paper",
+            "--no-progress", "--pixel-weight", "100"]
+    assert run_cli(*base, "--loss", "pixel", "--out", tmp_path / "pixel") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "feature loss" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "pixel" / "model.safetensors").exists()
+    assert run_cli(*base, "--loss", "feature", "--out", tmp_path / "mixed") == 0
+    assert read_model_metadata(tmp_path / "mixed" / "model.safetensors")["training"]["pixel_weight"] == 100.0
+
 def test_upscale_cli(tiny_root, tmp_path, run_cli, capsys):
     model = save_model(SuperResolutionNet(scale=4, channels=8, num_residual=1), tmp_path / "x4.safetensors")
     bad = tmp_path / "in" / "broken.png"

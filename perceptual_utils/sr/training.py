@@ -12,6 +12,7 @@ shared with the style-transfer networks.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,21 +38,27 @@ LOSSES = ("feature", "pixel")
 
 
 class SRLoss(nn.Module):
-    """``loss_fn(model, (lr, hr))`` for the training loop: ``{"total", "feature" | "pixel"}``.
+    """``loss_fn(model, (lr, hr))`` for the training loop: ``{"total", "feature" | "pixel"}`` (both
+    terms with a ``pixel_weight``).
 
     ``"feature"``: ``l_feat`` at ``relu2_2`` between the output and the HR patch (the paper's
     perceptual loss); ``"pixel"``: mean squared error in RGB (the baseline). ``grid_jitter``: the
     feature loss compares both at a random offset below this many pixels
     (:func:`~perceptual_utils.losses.jittered_crop`; the pixel loss has no grid to lock onto).
+    ``pixel_weight``: with the feature loss, also add this times the per-pixel loss (the returned
+    dict then has both terms). Not in the paper: SRGAN (Ledig et al. 2017) mixes the two, because
+    the ``relu2_2`` loss alone tolerates faint cross-hatching (visible in the paper's own x4
+    results) that the per-pixel term penalises; 0 (the default) is the paper's feature loss.
     """
 
     def __init__(self, loss: str = "feature", layer: str = CONTENT_LAYER, loss_network: LossNetwork | None = None,
-                 vgg_weights: str | os.PathLike | None = None, grid_jitter: int = 0):
+                 vgg_weights: str | os.PathLike | None = None, grid_jitter: int = 0, pixel_weight: float = 0.0):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
         self.loss, self.layer = loss, layer
         self.grid_jitter = check_grid_jitter(grid_jitter)
+        self.pixel_weight = check_pixel_weight(pixel_weight, loss)
         if loss == "feature":
             self.loss_network = loss_network if loss_network is not None else LossNetwork([layer], weights=vgg_weights)
             require_layers(self.loss_network, [layer])
@@ -63,12 +70,28 @@ class SRLoss(nn.Module):
         sr = model(lr)
         if self.loss == "pixel":
             term = pixel_loss(sr, hr)
-        else:
-            sr, hr = jittered_crop(sr, hr, self.grid_jitter)
-            with torch.no_grad():
-                target = self.loss_network(hr)[self.layer]
-            term = feature_reconstruction_loss(self.loss_network(sr)[self.layer], target)
-        return {self.loss: term, "total": term}
+            return {"pixel": term, "total": term}
+        terms = {"pixel": pixel_loss(sr, hr)} if self.pixel_weight else {}  # on the whole patch: no grid
+        sr, hr = jittered_crop(sr, hr, self.grid_jitter)
+        with torch.no_grad():
+            target = self.loss_network(hr)[self.layer]
+        terms["feature"] = feature_reconstruction_loss(self.loss_network(sr)[self.layer], target)
+        terms["total"] = terms["feature"] + self.pixel_weight * terms["pixel"] if self.pixel_weight else terms["feature"]
+        return terms
+
+
+def check_pixel_weight(pixel_weight: float, loss: str = "feature") -> float:
+    """``pixel_weight`` as a float, or a ``ValueError`` naming the problem (negative, not finite,
+    or given with the per-pixel loss, which it would only rescale)."""
+    try:
+        weight = float(pixel_weight)
+    except (TypeError, ValueError):
+        raise ValueError(f"pixel weight must be a number, got {pixel_weight!r}") from None
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"pixel weight must be a finite number >= 0, got {pixel_weight!r}")
+    if weight and loss != "feature":
+        raise ValueError("a pixel weight only applies to the feature loss (--loss feature)")
+    return weight
 
 
 def _first_readable(folder: Path) -> torch.Tensor:
@@ -103,9 +126,11 @@ def make_preview_fn(image: torch.Tensor, scale: int, patch: int, sigma: float = 
 #: network would otherwise learn as "detail"), decoded once into memory, bf16 where native.
 SR_RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"steps": 200_000, "batch_size": 4, "lr": 1e-3, "patch": 288, "variant": "paper",
-              "lr_schedule": "constant", "num_workers": 2, "resize_short": None, "grid_jitter": 0},
+              "lr_schedule": "constant", "num_workers": 2, "resize_short": None, "grid_jitter": 0,
+              "pixel_weight": 0.0},
     "cpu": {"steps": 3000, "batch_size": 8, "lr": 5e-4, "patch": {2: 96, 4: 96, 8: 128}, "variant": "modern",
-            "lr_schedule": "cosine", "num_workers": 0, "resize_short": 256, "grid_jitter": 0},
+            "lr_schedule": "cosine", "num_workers": 0, "resize_short": 256, "grid_jitter": 0,
+            "pixel_weight": 0.0},
 }
 
 
@@ -122,8 +147,9 @@ class SRTrainSettings(TrainSettings):
     resize_short: int | None = None
     preview_image: str | os.PathLike | None = None
     grid_jitter: int | None = None
+    pixel_weight: float | None = None
 
-    recipe_keys = TrainSettings.recipe_keys + ("patch", "resize_short", "grid_jitter")
+    recipe_keys = TrainSettings.recipe_keys + ("patch", "resize_short", "grid_jitter", "pixel_weight")
 
 
 #: :class:`SuperResolutionNet` options a ``net`` dict (or a flat keyword) may set; ``variant``
@@ -184,7 +210,8 @@ def train_sr(
     resize = max(int(resize), patch) if resize else (0 if resize == 0 else None)
     dataset = ImageFolderDataset(data, size=patch, resize_short=resize,
                                  transform=make_lr_hr_pair(scale, train.sigma), seed=train.seed)
-    loss_fn = SRLoss(loss, vgg_weights=vgg_weights, grid_jitter=r["grid_jitter"] if loss == "feature" else 0)
+    loss_fn = SRLoss(loss, vgg_weights=vgg_weights, grid_jitter=r["grid_jitter"] if loss == "feature" else 0,
+                     pixel_weight=r["pixel_weight"])
 
     def make_batch() -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [dataset[i] for i in range(int(r["batch_size"]))]
@@ -199,6 +226,8 @@ def train_sr(
             "sigma": float(train.sigma), "resize_short": resize, **initialised}
     if loss_fn.grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
         info["grid_jitter"] = loss_fn.grid_jitter
+    if loss_fn.pixel_weight:  # likewise
+        info["pixel_weight"] = loss_fn.pixel_weight
     if train.time_budget is not None:
         info["time_budget"] = str(train.time_budget)
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
@@ -215,7 +244,8 @@ def _run(args: argparse.Namespace) -> int:
     net = {k: v for k, v in {"scale": args.scale, "variant": args.variant, "channels": args.channels,
                              "num_residual": args.num_residual, "norm": args.norm,
                              "upsample": args.upsample}.items() if v is not None}
-    train = SRTrainSettings.from_args(args, patch=args.patch, sigma=args.sigma, grid_jitter=args.grid_jitter)
+    train = SRTrainSettings.from_args(args, patch=args.patch, sigma=args.sigma, grid_jitter=args.grid_jitter,
+                                      pixel_weight=args.pixel_weight)
     result = train_sr(args.data, args.out, net=net, loss=args.loss, train=train, vgg_weights=args.weights)
     return report_training(result, args, kind="super_resolution")
 
@@ -236,6 +266,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid-jitter", type=int, metavar="PX",
                    help="feature loss at a random offset below PX pixels, so the network's upsampling grid cannot "
                         "lock onto VGG's pooling grid (default 0)")
+    p.add_argument("--pixel-weight", type=float, metavar="W",
+                   help="with --loss feature, also add W times the per-pixel loss (not in the paper; an SRGAN-style "
+                        "mix against the cross-hatching the relu2_2 loss tolerates; default 0)")
     p.add_argument("--variant", choices=("paper", "modern"), help="network (paper recipe: paper, cpu: modern)")
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--num-residual", type=int, default=None)
