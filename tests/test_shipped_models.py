@@ -27,7 +27,7 @@ SR = [m for m in SHIPPED if m.kind == "super_resolution"]
 def test_the_promised_models_are_shipped_small_and_half_precision():
     names = {m.name for m in SHIPPED}
     assert {"starry_night", "wave", "composition_vii", "the_scream"} <= names
-    assert {"x4_pixel", "x4_feature", "x8_feature"} <= names
+    assert {"x4_pixel", "x4_feature", "x8_pixel", "x8_feature"} <= names
     assert "paintings" in names  # the multi-style network of the same four paintings
     total = sum(m.path.stat().st_size for m in SHIPPED)
     assert total < 40e6, f"models/ holds {total / 1e6:.1f} MB"

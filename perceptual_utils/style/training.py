@@ -143,7 +143,9 @@ def default_preview_images(size: int, root: str | os.PathLike | None = None, cou
 #: - style weight 2 instead of 5: ``benchmarks/loss_weights.py`` shows 5 at the knee of the
 #:   style-gap curve (strongly stylised), 2 removes 95% of the style gap and keeps more layout;
 #: - the loss scores a crop of the output at a random offset of 0-7 px (``grid_jitter=8``, see
-#:   :func:`jittered_crop`), so the network's 4-px grid cannot lock onto VGG's pooling grid;
+#:   :func:`jittered_crop`), so the network's 4-px grid cannot lock onto VGG's pooling grid: it
+#:   cut the checkerboard of 160-step runs 5-7x (two seeds), but a 518-step twin pair measured no
+#:   benefit (README, "Known pain points"), so long runs may pass ``--grid-jitter 0``;
 #: - data decoded once into memory, no loader processes (they would compete with the two
 #:   cores that do the arithmetic), bf16 autocast where the CPU computes bf16 natively.
 STYLE_RECIPES: dict[str, dict[str, Any]] = {
