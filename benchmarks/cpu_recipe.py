@@ -25,7 +25,7 @@ import torch
 
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.model_io import read_model_metadata
-from perceptual_utils.sr.evaluation import evaluate_sr
+from perceptual_utils.sr.evaluation import evaluate_methods
 from perceptual_utils.style.evaluation import gatys_checkerboard_ratio, score_style_model, scores_to_json, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cpu_recipe"
@@ -65,9 +65,8 @@ def print_style_summary(s: dict, starts: list[str], indent: str = "   ") -> None
 def sr_report(path: Path, sets: list[str]) -> dict:
     scale = int(read_model_metadata(path)["config"]["scale"])
     rows, per_image = {}, {}
-    for method in ("bicubic", path):
-        result = evaluate_sr(method, scale, sets=sets, progress=False)
-        key = "bicubic" if method == "bicubic" else "network"
+    results = evaluate_methods([("bicubic", "bicubic"), (None, path)], scale, sets=sets, progress=False)
+    for key, result in zip(("bicubic", "network"), results):
         rows[key] = result.summary
         per_image[key] = [r for r in result.per_image if r["set"] == "Set5"]
     return {"kind": "super_resolution", "scale": scale, "rows": rows, "set5_per_image": per_image}

@@ -23,6 +23,21 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "cpu_recipe"
 
 STYLE_TARGET = 50  # Gatys-equivalent iterations from the photo at 256 px (the paper: 50-100)
+GAP = ROOT / "benchmarks" / "results" / "style_gap.json"  # written by benchmarks/style_gap.py
+
+
+def style_gap(label: str) -> dict | None:
+    """``benchmarks/style_gap.py``'s numbers for one style (``model`` or ``model/painting``), if measured."""
+    return json.loads(GAP.read_text())["styles"].get(label) if GAP.is_file() else None
+
+
+def gap_sentence(gap: dict) -> str:
+    """How much lower the network's objective would have to be to match 30 and 50 Gatys iterations."""
+    m = gap["mean"]
+    return (f"network {m['network']:.2f}; Gatys from the photo reaches {m['gatys_10']:.2f} after 10 iterations, "
+            f"{m['gatys_30']:.2f} after 30, {m['gatys_50']:.2f} after 50 and {m['gatys_100']:.2f} after 100, so "
+            f"matching 30 needs a {100 * gap['reduction_needed']['30']:.0f}% lower objective and {STYLE_TARGET} "
+            f"a {100 * gap['reduction_needed']['50']:.0f}% lower one")
 MULTI_STYLE_TOLERANCE = 0.20  # each painting of a multi-style network within 20% of its single-style model
 
 
@@ -171,6 +186,9 @@ def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
         got = s["gatys_iterations_content"]
         verdict = "met" if got >= STYLE_TARGET else f"**missed** by {STYLE_TARGET - got:g} iterations"
         lines.append(f"- **Target** >= {STYLE_TARGET} from the photo (the paper: 50-100): {verdict}.")
+        gap = style_gap(name)
+        if gap:
+            lines.append(f"- **How far** (`benchmarks/style_gap.py`, objective means over the photos): {gap_sentence(gap)}.")
         lines.append(f"- **Checkerboard energy** of the outputs: {s['checkerboard_ratio_mean']:.2f}x the photos' own "
                      f"(1.0 = none added).")
     return lines + [""]
@@ -229,6 +247,10 @@ def multi_style_card(name: str, meta: dict, report: dict | None) -> list[str]:
                      + ("met" if all(r["summary"]["gatys_iterations_content"] >= STYLE_TARGET
                                      for r in report["styles"].values()) else "**missed** for every painting, as for "
                         "the single-style models (minutes of one CPU core instead of hours of a GPU)") + ".")
+        for style in styles:
+            gap = style_gap(f"{name}/{style}")
+            if gap:
+                lines.append(f"- **How far**, {style} (`benchmarks/style_gap.py`): {gap_sentence(gap)}.")
     return lines + [""]
 
 

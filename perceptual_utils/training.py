@@ -52,6 +52,10 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     checkpoint_every: int = 1000
+    #: Also checkpoint when this many minutes passed since the last one (0: steps only). On a CPU a
+    #: step can take seconds, so 1000 steps can be hours of work that a crash or a closed laptop
+    #: would lose; the time rule bounds that loss whatever the speed.
+    checkpoint_minutes: float = 10.0
     preview_every: int = 500
     num_workers: int = 2
     amp: bool = True            # autocast: bf16/fp16 on CUDA, bf16 on CPUs with native bf16
@@ -73,6 +77,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        if isinstance(self.checkpoint_minutes, bool) or not (
+                math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0):
+            raise ValueError(f"checkpoint_minutes must be a finite number >= 0, got {self.checkpoint_minutes}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
         if not 0 < self.lr_final <= 1:
@@ -123,6 +130,7 @@ class TrainSettings:
     time_budget: str | float | None = None
     seed: int = 0
     checkpoint_every: int = 1000
+    checkpoint_minutes: float = 10.0
     preview_every: int = 500
     amp: bool = True
     memory_format: str = "auto"
@@ -145,8 +153,8 @@ class TrainSettings:
         with the task's own fields in ``task``."""
         return cls(recipe=args.recipe, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                    lr_schedule=args.lr_schedule, num_workers=args.workers, time_budget=args.time_budget,
-                   seed=args.seed, checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
-                   amp=not args.no_amp, memory_format=args.memory_format, device=args.device,
+                   seed=args.seed, checkpoint_every=args.checkpoint_every,
+                   checkpoint_minutes=args.checkpoint_minutes, preview_every=args.preview_every, amp=not args.no_amp, memory_format=args.memory_format, device=args.device,
                    progress=args.progress, resume=not args.no_resume, stop_after=args.stop_after,
                    init_from=args.init_from, **task)
 
@@ -167,8 +175,8 @@ class TrainSettings:
         """The :class:`TrainConfig` of :func:`train_loop` for resolved recipe settings ``r``
         (``channels_last``: the layout a :class:`BudgetPlan` chose; ``None``, the loop's default)."""
         return TrainConfig(steps=int(steps), batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=self.seed,
-                           checkpoint_every=self.checkpoint_every, preview_every=self.preview_every,
-                           num_workers=int(r["num_workers"]), amp=self.amp, device=self.device,
+                           checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes,
+                           preview_every=self.preview_every, num_workers=int(r["num_workers"]), amp=self.amp, device=self.device,
                            progress=self.progress, lr_schedule=r["lr_schedule"], channels_last=channels_last)
 
 
@@ -523,7 +531,7 @@ def train_loop(
                  if k not in ("device", "progress", "num_workers", "channels_last")})
     info["memory_format"] = "channels_last" if channels_last else "contiguous"  # what the run used
     # Settings that may change between an interrupted run and its resumption.
-    resumable_keys = {"steps", "checkpoint_every", "preview_every", "amp", "channels_last", "memory_format",
+    resumable_keys = {"steps", "checkpoint_every", "checkpoint_minutes", "preview_every", "amp", "channels_last", "memory_format",
                       "precision", "time_budget"}
 
     torch.manual_seed(config.seed)
@@ -589,6 +597,7 @@ def train_loop(
     model.train()
     step = start_step
     images_seen, t0 = 0, time.perf_counter()
+    last_checkpoint = t0
     try:
         for batch in loader:
             if step >= end_step:
@@ -615,8 +624,11 @@ def train_loop(
             bar.set_postfix({k: f"{v:.3g}" for k, v in history[-1].items()} | {"img/s": f"{rate:.1f}"})
             if step % config.preview_every == 0:
                 preview(step)
-            if step % config.checkpoint_every == 0 and step < end_step:
+            due = step % config.checkpoint_every == 0 or (
+                config.checkpoint_minutes > 0 and time.perf_counter() - last_checkpoint >= 60 * config.checkpoint_minutes)
+            if due and step < end_step:
                 checkpoint(step)
+                last_checkpoint = time.perf_counter()
     except KeyboardInterrupt:
         checkpoint(step)  # never lose work: Ctrl-C leaves a resumable checkpoint
         bar.close()
@@ -664,6 +676,9 @@ def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> Non
     p.add_argument("--lr", type=float, help=f"Adam learning rate ({show('lr')})")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, help=f"learning-rate schedule ({show('lr_schedule')})")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="also checkpoint when this many minutes passed since the last one, so a crash loses "
+                        "at most that much work on a slow machine (default 10; 0: by steps only)")
     p.add_argument("--preview-every", type=int, default=500, help="steps between preview images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, help=f"data loading processes ({show('num_workers')})")

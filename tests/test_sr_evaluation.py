@@ -9,7 +9,8 @@ from PIL import Image
 
 from perceptual_utils import cli
 from perceptual_utils.model_io import save_model
-from perceptual_utils.sr.evaluation import evaluate_sr
+from perceptual_utils.sr.evaluation import evaluate_methods, evaluate_sr
+from perceptual_utils.sr.metrics import LPIPSMetric
 from perceptual_utils.sr.net import SuperResolutionNet
 from perceptual_utils.sr.training import SRTrainSettings, train_sr
 
@@ -68,6 +69,27 @@ def test_evaluate_network_writes_table_csv_json_crops(tiny_root, tmp_path):
     assert len(list((tmp_path / "crops").glob("Tiny_*_x4_*.png"))) == 2
     with pytest.raises(ValueError, match="x4"):
         evaluate_sr(net, 8, sets=["Tiny"], root=tiny_root, lpips=False, progress=False)
+
+
+def test_evaluate_methods_gives_the_rows_of_separate_evaluations(tiny_root):
+    # Image by image with shared LPIPS features of the ground truth: same numbers as one call per method.
+    torch.manual_seed(0)
+    net = SuperResolutionNet(scale=4, channels=8, num_residual=1).eval()
+    metric = LPIPSMetric()
+    together = evaluate_methods([(None, "bicubic"), ("tiny", net)], 4, sets=["Tiny"], root=tiny_root,
+                                lpips=metric, progress=False)
+    alone = [evaluate_sr("bicubic", 4, sets=["Tiny"], root=tiny_root, lpips=metric, progress=False),
+             evaluate_sr(net, 4, sets=["Tiny"], root=tiny_root, lpips=metric, progress=False, name="tiny")]
+    assert [r.method for r in together] == ["bicubic", "tiny"]
+    for mine, reference in zip(together, alone):
+        assert len(mine.per_image) == len(reference.per_image) == 2
+        for a, b in zip(mine.per_image, reference.per_image):
+            assert {k: a[k] for k in ("set", "image", "method", "scale")} == \
+                   {k: b[k] for k in ("set", "image", "method", "scale")}
+            assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-9)
+            assert a["lpips"] == pytest.approx(b["lpips"], abs=1e-6)
+    # the bicubic and network rows differ, so a mix-up of methods would show
+    assert together[0].per_image[0]["psnr"] != pytest.approx(together[1].per_image[0]["psnr"], abs=1e-3)
 
 
 @pytest.mark.parametrize("loss", ["pixel", "feature"])

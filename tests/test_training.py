@@ -42,13 +42,13 @@ def smooth_loss(model, batch):
     return {"total": nn.functional.mse_loss(out, target), "mse": nn.functional.mse_loss(out, target)}
 
 
-def run(folder, out, steps, stop_after=None, seed=0, info=None):
+def run(folder, out, steps, stop_after=None, seed=0, info=None, loss=smooth_loss, **config_options):
     torch.manual_seed(123)  # same initial weights for every run
     model = TinyNet()
     data = ImageFolderDataset(folder, size=16, seed=seed)
-    config = TrainConfig(steps=steps, batch_size=2, lr=1e-2, checkpoint_every=3, preview_every=4,
-                         num_workers=0, progress=False)
-    return train_loop(model, data, smooth_loss, config, out, training_info=info or {"data": str(folder)},
+    config = TrainConfig(**{"steps": steps, "batch_size": 2, "lr": 1e-2, "checkpoint_every": 3, "preview_every": 4,
+                            "num_workers": 0, "progress": False} | config_options)
+    return train_loop(model, data, loss, config, out, training_info=info or {"data": str(folder)},
                       preview_fn=lambda m: m(torch.rand(1, 3, 16, 16)).clamp(0, 1), stop_after=stop_after)
 
 
@@ -83,6 +83,48 @@ def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
     run(image_folder, tmp_path / "c", steps=6, stop_after=3)
     with pytest.raises(model_io.ModelFileError, match="different settings"):
         run(image_folder, tmp_path / "c", steps=6, info={"data": "elsewhere"})
+
+
+def test_checkpoints_by_time_too_so_a_crash_loses_little(tiny_kind, image_folder, tmp_path, monkeypatch):
+    import warnings
+
+    from perceptual_utils import training
+
+    warnings.simplefilter("ignore")
+    saved_steps = []
+    real_save = training.save_checkpoint
+    monkeypatch.setattr(training, "save_checkpoint",
+                        lambda path, model, opt, step, **kw: (saved_steps.append(step), real_save(path, model, opt,
+                                                                                                  step, **kw)))
+    # checkpoint_every far away: only the time rule (here: any time at all) writes checkpoints mid-run
+    run(image_folder, tmp_path / "t", steps=5, checkpoint_every=100, checkpoint_minutes=1e-9)
+    assert saved_steps == [1, 2, 3, 4, 5]
+    saved_steps.clear()
+    run(image_folder, tmp_path / "s", steps=5, checkpoint_every=100, checkpoint_minutes=0)
+    assert saved_steps == [5]  # 0 turns the time rule off: the final checkpoint only
+
+    # A crash (not Ctrl-C, so no checkpoint on the way out) at the 5th step: the run resumes from the
+    # last time-based checkpoint, and exactly.
+    calls = []
+
+    def crashing_loss(model, batch):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("simulated crash")
+        return smooth_loss(model, batch)
+
+    straight = run(image_folder, tmp_path / "a", steps=8)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(image_folder, tmp_path / "b", steps=8, loss=crashing_loss, checkpoint_every=100, checkpoint_minutes=1e-9)
+    resumed = run(image_folder, tmp_path / "b", steps=8, checkpoint_every=100, checkpoint_minutes=1e-9)
+    assert resumed.resumed_from == 4
+    assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
+
+
+@pytest.mark.parametrize("minutes", [-1.0, float("nan"), float("inf"), True])
+def test_bad_checkpoint_minutes_are_refused(minutes):
+    with pytest.raises(ValueError, match="checkpoint_minutes"):
+        TrainConfig(checkpoint_minutes=minutes)
 
 
 # ----------------------------------------------------------------------------- the trainers' one shape

@@ -205,30 +205,56 @@ def evaluate_sr(model_or_method: nn.Module | str | os.PathLike, scale: int = 4,
     Returns:
         :class:`SREvaluation` with ``per_image`` rows and ``summary`` (mean per set).
     """
-    default_name, fn = make_super_resolver(model_or_method, scale, match_histogram)
-    name = name or default_name
+    return evaluate_methods([(name, model_or_method)], scale, sets=sets, root=root, per_image=per_image,
+                            lpips=lpips, match_histogram=match_histogram, crops=crops, crop_size=crop_size,
+                            progress=progress)[0]
+
+
+@torch.no_grad()
+def evaluate_methods(methods: Sequence[tuple[str | None, nn.Module | str | os.PathLike]], scale: int = 4,
+                     sets: Sequence[str] = DEFAULT_SETS, root: str | os.PathLike | None = None,
+                     per_image: bool = False, lpips: bool | LPIPSMetric = True, match_histogram: bool = True,
+                     crops: str | os.PathLike | None = None, crop_size: int = 96,
+                     progress: bool = True) -> list[SREvaluation]:
+    """:func:`evaluate_sr` for several methods of one scale, image by image: each benchmark image is
+    loaded and degraded once, and its LPIPS features computed once, for all methods (with LPIPS,
+    about half the work of evaluating them one after another).
+
+    ``methods``: ``(name or None, model_or_method)`` pairs, as :func:`evaluate_sr` takes them.
+    Returns one :class:`SREvaluation` per method, in order; the rows are the same as
+    :func:`evaluate_sr` gives for each method alone.
+    """
+    resolvers = []
+    for name, target in methods:
+        default_name, fn = make_super_resolver(target, scale, match_histogram)
+        resolvers.append((name or default_name, fn))
     metric = lpips if isinstance(lpips, LPIPSMetric) else (LPIPSMetric() if lpips else None)
-    result = SREvaluation(method=name, scale=int(scale), show_per_image=per_image)
+    results = [SREvaluation(method=name, scale=int(scale), show_per_image=per_image) for name, _ in resolvers]
+    label = resolvers[0][0] if len(resolvers) == 1 else f"{len(resolvers)} methods"
     for set_name in sets:
         images = load_benchmark(set_name, root)
-        for stem, hr_full in tqdm(images, desc=f"{set_name} x{scale}", unit="img", disable=not progress,
-                                  leave=False):
+        for stem, hr_full in tqdm(images, desc=f"{set_name} x{scale} ({label})", unit="img",
+                                  disable=not progress, leave=False):
             lr, hr = evaluation_pair(hr_full, scale)
-            sr = quantize(fn(lr))  # 8-bit, like a saved result
-            if sr.shape != hr.shape:
-                raise ValueError(f"{set_name}/{stem}: output {tuple(sr.shape)} does not match HR {tuple(hr.shape)}")
-            row = {"set": set_name, "image": stem, "method": name, "scale": int(scale),
-                   "psnr": float(psnr(sr, hr, shave_border=scale)), "ssim": float(ssim(sr, hr, shave_border=scale)),
-                   "lpips": None}
-            if metric is not None:
-                row["lpips"] = float(metric(shave(sr, scale).unsqueeze(0), shave(hr, scale).unsqueeze(0))[0])
-            result.per_image.append(row)
-            if crops is not None:
-                top, left, size = _crop_box(*hr.shape[-2:], crop_size)
-                lr_big = F.interpolate(lr.unsqueeze(0), scale_factor=scale, mode="nearest")[0]
-                save_image(comparison_strip([lr_big, sr, hr], top, left, size),
-                           Path(crops) / f"{set_name}_{stem}_x{scale}_{name}.png")
-    return result
+            reference = None if metric is None else metric.features(shave(hr, scale).unsqueeze(0))
+            for (name, fn), result in zip(resolvers, results):
+                sr = quantize(fn(lr))  # 8-bit, like a saved result
+                if sr.shape != hr.shape:
+                    raise ValueError(f"{set_name}/{stem}: output {tuple(sr.shape)} does not match HR "
+                                     f"{tuple(hr.shape)}")
+                row = {"set": set_name, "image": stem, "method": name, "scale": int(scale),
+                       "psnr": float(psnr(sr, hr, shave_border=scale)),
+                       "ssim": float(ssim(sr, hr, shave_border=scale)), "lpips": None}
+                if metric is not None:
+                    row["lpips"] = float(metric.distance(metric.features(shave(sr, scale).unsqueeze(0)),
+                                                         reference)[0])
+                result.per_image.append(row)
+                if crops is not None:
+                    top, left, size = _crop_box(*hr.shape[-2:], crop_size)
+                    lr_big = F.interpolate(lr.unsqueeze(0), scale_factor=scale, mode="nearest")[0]
+                    save_image(comparison_strip([lr_big, sr, hr], top, left, size),
+                               Path(crops) / f"{set_name}_{stem}_x{scale}_{name}.png")
+    return results
 
 
 def _run(args: argparse.Namespace) -> int:

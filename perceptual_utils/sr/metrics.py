@@ -176,9 +176,22 @@ class LPIPSMetric(nn.Module):
         pred, target = _batch(pred), _batch(target)
         if pred.shape != target.shape:
             raise ValueError(f"images differ in shape: {tuple(pred.shape)} vs {tuple(target.shape)}")
-        fa, fb = self.net(pred.float()), self.net(target.float())
-        total = torch.zeros(pred.shape[0], device=pred.device)
+        return self.distance(self.features(pred), self.features(target))
+
+    def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The unit-normalised VGG features LPIPS compares, for an RGB batch in [0, 1].
+
+        Computing a reference image's features once and passing them to :meth:`distance` for
+        every candidate halves the cost of scoring several methods against the same image."""
+        feats = self.net(_batch(images).float())
+        return {name: self._unit(feats[name]) for name in LPIPS_LAYERS}
+
+    def distance(self, fa: dict[str, torch.Tensor], fb: dict[str, torch.Tensor]) -> torch.Tensor:
+        """LPIPS distance per image, shape ``(B,)``, between two sets of :meth:`features`."""
+        first = fa[LPIPS_LAYERS[0]]
+        if first.shape != fb[LPIPS_LAYERS[0]].shape:
+            raise ValueError(f"features differ in shape: {tuple(first.shape)} vs {tuple(fb[LPIPS_LAYERS[0]].shape)}")
+        total = torch.zeros(first.shape[0], device=first.device)
         for name, lin in zip(LPIPS_LAYERS, self.lins):
-            diff = (self._unit(fa[name]) - self._unit(fb[name])).pow(2)
-            total = total + F.conv2d(diff, lin).mean(dim=(1, 2, 3))
+            total = total + F.conv2d((fa[name] - fb[name]).pow(2), lin).mean(dim=(1, 2, 3))
         return total

@@ -1,0 +1,102 @@
+"""How far a style network is from the Gatys-equivalent targets, in objective terms:
+``python benchmarks/style_gap.py [benchmarks/results/cpu_recipe/*.json]``.
+
+"Gatys-equivalent iterations" (the paper's Fig. 5) counts how many L-BFGS iterations of Gatys'
+method, started from the photo, reach the network's objective. A count says little about how much
+the network would have to improve to reach 30 or 50. This script answers that: for every style
+scored by ``benchmarks/cpu_recipe.py`` it runs Gatys from the photo for ``--iterations`` on the same
+held-out photos (same objective, same size) and prints, per photo and as a mean over the photos,
+
+- the network's objective (read from the ``cpu_recipe`` JSON, not measured again);
+- the objective Gatys reaches after 10, 30, 50 and 100 iterations;
+- how much lower the network's objective would have to be to match 30 and 50 iterations.
+
+The curve depends only on the objective (style image, its size, weights, layers) and the photo,
+so a multi-style network's painting shares it with the single-style model of that painting.
+Results: ``benchmarks/results/style_gap.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from perceptual_utils.datafiles import content_photos
+from perceptual_utils.style.evaluation import gatys_iterations_to_reach, style_objective
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MARKS = (10, 30, 50, 100)
+
+
+def objective_key(training: dict) -> str:
+    """What the Gatys curve depends on: the style image, its size, the weights and the layers."""
+    keys = ("style", "style_size", "content_weight", "style_weight", "tv_weight", "content_layer", "style_layers")
+    return json.dumps({k: training.get(k) for k in keys}, sort_keys=True, default=str)
+
+
+def styles_of(report: dict) -> list[tuple[str, dict, dict]]:
+    """``(label, training settings of one painting, its cpu_recipe report)`` for each painting of a model."""
+    training = report["training"]
+    if "styles" not in report:
+        return [(Path(report["model"]).stem, training, report)]
+    out = []
+    for index, (name, sub) in enumerate(report["styles"].items()):
+        single = dict(training, style=training["style"][index],
+                      style_weight=training.get("style_weights", [training["style_weight"]] * 99)[index])
+        out.append((f"{Path(report['model']).stem}/{name}", single, sub))
+    return out
+
+
+def at(curve: list[float], iteration: int) -> float:
+    """The objective after ``iteration`` L-BFGS iterations (``curve[0]`` is the start)."""
+    return curve[iteration] if iteration < len(curve) else math.nan
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("reports", nargs="*", type=Path,
+                   help="cpu_recipe JSON files of style models (default: all in benchmarks/results/cpu_recipe)")
+    p.add_argument("--iterations", type=int, default=100, help="Gatys iterations per photo (default 100)")
+    p.add_argument("--out", type=Path, default=RESULTS / "style_gap.json")
+    args = p.parse_args()
+    paths = args.reports or sorted((RESULTS / "cpu_recipe").glob("*.json"))
+    reports = [json.loads(path.read_text()) for path in paths]
+    reports = [r for r in reports if r.get("kind") == "style_transfer"]
+    if not reports:
+        raise SystemExit("error: no style-transfer reports of benchmarks/cpu_recipe.py among the given files")
+    curves: dict[str, list[list[float]]] = {}
+    out = {"iterations": args.iterations, "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+           "styles": {}}
+    t0 = time.perf_counter()
+    for report in reports:
+        for label, training, scored in styles_of(report):
+            photos = content_photos(len(scored["per_photo"]), report["size"])
+            key = objective_key(training)
+            if key not in curves:
+                objective, style = style_objective(training)
+                curves[key] = [gatys_iterations_to_reach(-math.inf, photo, style, objective, start="content",
+                                                         cap=args.iterations)[1] for photo in photos]
+                print(f"   (Gatys curves for {label}: {time.perf_counter() - t0:.0f} s so far)", flush=True)
+            rows = []
+            for photo, curve in zip(scored["per_photo"], curves[key]):
+                net = float(photo["network_objective"])
+                rows.append({"photo": photo["photo"], "network": net} | {f"gatys_{k}": at(curve, k) for k in MARKS})
+            mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "photo"}
+            need = {k: 1.0 - mean[f"gatys_{k}"] / mean["network"] for k in (30, 50)}
+            out["styles"][label] = {"per_photo": rows, "mean": mean, "reduction_needed": need}
+            print(f"{label:28s} network {mean['network']:6.2f} | Gatys "
+                  + "  ".join(f"{k:3d} it {mean[f'gatys_{k}']:6.2f}" for k in MARKS)
+                  + f" | to match 30 it: -{100 * need[30]:.0f}%, 50 it: -{100 * need[50]:.0f}%", flush=True)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2))
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
