@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -26,9 +27,14 @@ STYLE_TARGET = 50  # Gatys-equivalent iterations from the photo at 256 px (the p
 GAP = ROOT / "benchmarks" / "results" / "style_gap.json"  # written by benchmarks/style_gap.py
 
 
+@functools.cache
+def _style_gaps() -> dict:
+    return json.loads(GAP.read_text())["styles"] if GAP.is_file() else {}
+
+
 def style_gap(label: str) -> dict | None:
     """``benchmarks/style_gap.py``'s numbers for one style (``model`` or ``model/painting``), if measured."""
-    return json.loads(GAP.read_text())["styles"].get(label) if GAP.is_file() else None
+    return _style_gaps().get(label)
 
 
 def gap_sentence(gap: dict) -> str:

@@ -18,6 +18,7 @@ Results: ``benchmarks/results/style_gap.json``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import time
@@ -32,23 +33,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MARKS = (10, 30, 50, 100)
 
 
-def objective_key(training: dict) -> str:
-    """What the Gatys curve depends on: the style image, its size, the weights and the layers."""
-    keys = ("style", "style_size", "content_weight", "style_weight", "tv_weight", "content_layer", "style_layers")
-    return json.dumps({k: training.get(k) for k in keys}, sort_keys=True, default=str)
+def objective_key(objective, style: torch.Tensor) -> str:
+    """What the Gatys curve depends on: the style image, the weights and the layers."""
+    return json.dumps([hashlib.sha256(style.numpy().tobytes()).hexdigest(), objective.content_weight,
+                       objective.style_weight, objective.tv_weight, objective.content_layer,
+                       list(objective.style_layers)])
 
 
-def styles_of(report: dict) -> list[tuple[str, dict, dict]]:
-    """``(label, training settings of one painting, its cpu_recipe report)`` for each painting of a model."""
-    training = report["training"]
+def styles_of(report: dict) -> list[tuple[str, int | None, dict]]:
+    """``(label, style_index for style_objective, its cpu_recipe report)`` for each painting of a model."""
+    model = Path(report["model"]).stem
     if "styles" not in report:
-        return [(Path(report["model"]).stem, training, report)]
-    out = []
-    for index, (name, sub) in enumerate(report["styles"].items()):
-        single = dict(training, style=training["style"][index],
-                      style_weight=training.get("style_weights", [training["style_weight"]] * 99)[index])
-        out.append((f"{Path(report['model']).stem}/{name}", single, sub))
-    return out
+        return [(model, None, report)]
+    return [(f"{model}/{name}", index, sub) for index, (name, sub) in enumerate(report["styles"].items())]
 
 
 def at(curve: list[float], iteration: int) -> float:
@@ -73,11 +70,11 @@ def main() -> None:
            "styles": {}}
     t0 = time.perf_counter()
     for report in reports:
-        for label, training, scored in styles_of(report):
+        for label, style_index, scored in styles_of(report):
             photos = content_photos(len(scored["per_photo"]), report["size"])
-            key = objective_key(training)
+            objective, style = style_objective(report["training"], style_index=style_index)  # VGG is cached
+            key = objective_key(objective, style)
             if key not in curves:
-                objective, style = style_objective(training)
                 curves[key] = [gatys_iterations_to_reach(-math.inf, photo, style, objective, start="content",
                                                          cap=args.iterations)[1] for photo in photos]
                 print(f"   (Gatys curves for {label}: {time.perf_counter() - t0:.0f} s so far)", flush=True)

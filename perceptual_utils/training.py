@@ -154,7 +154,8 @@ class TrainSettings:
         return cls(recipe=args.recipe, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                    lr_schedule=args.lr_schedule, num_workers=args.workers, time_budget=args.time_budget,
                    seed=args.seed, checkpoint_every=args.checkpoint_every,
-                   checkpoint_minutes=args.checkpoint_minutes, preview_every=args.preview_every, amp=not args.no_amp, memory_format=args.memory_format, device=args.device,
+                   checkpoint_minutes=args.checkpoint_minutes, preview_every=args.preview_every,
+                   amp=not args.no_amp, memory_format=args.memory_format, device=args.device,
                    progress=args.progress, resume=not args.no_resume, stop_after=args.stop_after,
                    init_from=args.init_from, **task)
 
@@ -176,7 +177,8 @@ class TrainSettings:
         (``channels_last``: the layout a :class:`BudgetPlan` chose; ``None``, the loop's default)."""
         return TrainConfig(steps=int(steps), batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=self.seed,
                            checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes,
-                           preview_every=self.preview_every, num_workers=int(r["num_workers"]), amp=self.amp, device=self.device,
+                           preview_every=self.preview_every, num_workers=int(r["num_workers"]), amp=self.amp,
+                           device=self.device,
                            progress=self.progress, lr_schedule=r["lr_schedule"], channels_last=channels_last)
 
 
@@ -531,8 +533,8 @@ def train_loop(
                  if k not in ("device", "progress", "num_workers", "channels_last")})
     info["memory_format"] = "channels_last" if channels_last else "contiguous"  # what the run used
     # Settings that may change between an interrupted run and its resumption.
-    resumable_keys = {"steps", "checkpoint_every", "checkpoint_minutes", "preview_every", "amp", "channels_last", "memory_format",
-                      "precision", "time_budget"}
+    resumable_keys = {"steps", "checkpoint_every", "checkpoint_minutes", "preview_every", "amp", "channels_last",
+                      "memory_format", "precision", "time_budget"}
 
     torch.manual_seed(config.seed)
     model.to(device)
@@ -624,8 +626,8 @@ def train_loop(
             bar.set_postfix({k: f"{v:.3g}" for k, v in history[-1].items()} | {"img/s": f"{rate:.1f}"})
             if step % config.preview_every == 0:
                 preview(step)
-            due = step % config.checkpoint_every == 0 or (
-                config.checkpoint_minutes > 0 and time.perf_counter() - last_checkpoint >= 60 * config.checkpoint_minutes)
+            overdue = time.perf_counter() - last_checkpoint >= 60 * config.checkpoint_minutes
+            due = step % config.checkpoint_every == 0 or (config.checkpoint_minutes > 0 and overdue)
             if due and step < end_step:
                 checkpoint(step)
                 last_checkpoint = time.perf_counter()

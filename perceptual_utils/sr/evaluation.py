@@ -237,6 +237,9 @@ def evaluate_methods(methods: Sequence[tuple[str | None, nn.Module | str | os.Pa
                                   disable=not progress, leave=False):
             lr, hr = evaluation_pair(hr_full, scale)
             reference = None if metric is None else metric.features(shave(hr, scale).unsqueeze(0))
+            if crops is not None:
+                box = _crop_box(*hr.shape[-2:], crop_size)
+                lr_big = F.interpolate(lr.unsqueeze(0), scale_factor=scale, mode="nearest")[0]
             for (name, fn), result in zip(resolvers, results):
                 sr = quantize(fn(lr))  # 8-bit, like a saved result
                 if sr.shape != hr.shape:
@@ -250,9 +253,7 @@ def evaluate_methods(methods: Sequence[tuple[str | None, nn.Module | str | os.Pa
                                                          reference)[0])
                 result.per_image.append(row)
                 if crops is not None:
-                    top, left, size = _crop_box(*hr.shape[-2:], crop_size)
-                    lr_big = F.interpolate(lr.unsqueeze(0), scale_factor=scale, mode="nearest")[0]
-                    save_image(comparison_strip([lr_big, sr, hr], top, left, size),
+                    save_image(comparison_strip([lr_big, sr, hr], *box),
                                Path(crops) / f"{set_name}_{stem}_x{scale}_{name}.png")
     return results
 
