@@ -25,6 +25,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "cpu_recipe"
 
 STYLE_TARGET = 50  # Gatys-equivalent iterations from the photo at 256 px (the paper: 50-100)
 GAP = ROOT / "benchmarks" / "results" / "style_gap.json"  # written by benchmarks/style_gap.py
+SHIFT = ROOT / "benchmarks" / "results" / "shift_consistency.json"  # benchmarks/shift_consistency.py
 
 
 @functools.cache
@@ -45,6 +46,25 @@ def gap_sentence(gap: dict) -> str:
             f"matching 30 needs a {100 * gap['reduction_needed']['30']:.0f}% lower objective and {STYLE_TARGET} "
             f"a {100 * gap['reduction_needed']['50']:.0f}% lower one")
 MULTI_STYLE_TOLERANCE = 0.20  # each painting of a multi-style network within 20% of its single-style model
+
+
+def needs_shift_note(training: dict, summary: dict) -> bool:
+    """A checkerboard above the issue's 1.2x bar, from a run without the shift-consistency term."""
+    return not training.get("shift_weight") and summary["checkerboard_ratio_mean"] > 1.2
+
+
+@functools.cache
+def shift_note() -> str:
+    """What the shift-consistency term did, from ``benchmarks/shift_consistency.py``'s results
+    (README, "Checkerboard artefacts"); empty if that benchmark has not been run."""
+    if not SHIFT.is_file():
+        return ""
+    row = json.loads(SHIFT.read_text())["models"].get("starry_night_shift_consistency")
+    if not row:
+        return ""
+    return (f"; trained without the shift-consistency term (`--shift-weight 1000`): Starry Night with it, "
+            f"{row['train_minutes']:.0f} minutes on one core, measures {row['checkerboard_ratio']:.1f}x "
+            f"(`teaching/starry_night_shift_consistency`, `benchmarks/results/shift_consistency.json`)")
 
 
 def command_for(training: dict) -> str:
@@ -71,12 +91,13 @@ def command_for(training: dict) -> str:
 def settings_off_recipe(training: dict) -> dict[str, float]:
     """``{flag: value}`` of the loss settings where the run differs from today's recipe default.
 
-    Both are recorded only when non-zero, so a model trained before the cpu style recipe jittered
+    All are recorded only when non-zero, so a model trained before the cpu style recipe jittered
     its grid (or with a pixel weight) needs the flag to be reproduced by today's code."""
     recipes = STYLE_RECIPES if training["task"] == "style_transfer" else SR_RECIPES
     recipe = recipes.get(training.get("recipe", "paper"), recipes["paper"])
     flags = {}
-    for key, flag in (("grid_jitter", "--grid-jitter"), ("pixel_weight", "--pixel-weight")):
+    for key, flag in (("grid_jitter", "--grid-jitter"), ("pixel_weight", "--pixel-weight"),
+                      ("shift_weight", "--shift-weight")):
         if key in recipe and training.get(key, 0) != recipe[key]:
             flags[flag] = training.get(key, 0)
     return flags
@@ -196,7 +217,7 @@ def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
         if gap:
             lines.append(f"- **How far** (`benchmarks/style_gap.py`, objective means over the photos): {gap_sentence(gap)}.")
         lines.append(f"- **Checkerboard energy** of the outputs: {s['checkerboard_ratio_mean']:.2f}x the photos' own "
-                     f"(1.0 = none added).")
+                     f"(1.0 = none added){shift_note() if needs_shift_note(t, s) else ''}.")
     return lines + [""]
 
 

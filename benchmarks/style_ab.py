@@ -1,4 +1,4 @@
-"""A/B tests of the style network's CPU recipe: ``python benchmarks/style_ab.py --compare upsampling|grid-jitter``.
+"""A/B tests of the style network's CPU recipe: ``python benchmarks/style_ab.py --compare upsampling|grid-jitter|global-residual``.
 
 Trains the cpu recipe's ``modern`` network twice with everything equal (style, data, seed, steps,
 crop schedule, loss weights) except one setting, then scores both on the held-out photos as the
@@ -9,7 +9,10 @@ iterations from the photo, and the checkerboard energy relative to the photo's o
 - ``upsampling``: nearest (the recipe's) vs bilinear upsampling layers
   (:class:`~perceptual_utils.blocks.UpsampleLayer`), both without grid jitter;
 - ``grid-jitter``: the loss on the whole output vs on a crop at a random 0-7 px offset
-  (:func:`~perceptual_utils.style.training.jittered_crop`, the recipe's default since this A/B).
+  (:func:`~perceptual_utils.style.training.jittered_crop`, the recipe's default since this A/B);
+- ``global-residual``: the network's output ``scaled_tanh(body(x))`` vs ``x + body(x)`` with the
+  last conv zero-initialised (``StyleTransferNet(global_residual=True)``), so training starts
+  at the photo, as Gatys' optimisation from the photo does; both without grid jitter.
 
 Runs are shared between comparisons (the nearest, unjittered run is both baselines) and resume
 from ``--runs`` (outside the work tree), so a cut-short call can be re-run; a finished run is only
@@ -39,10 +42,16 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: Every run's settings besides the recipe's (each pins what any comparison varies).
 RUNS = {"nearest": {"upsample": "nearest", "grid_jitter": 0},
         "bilinear": {"upsample": "bilinear", "grid_jitter": 0},
-        "grid_jitter_8": {"upsample": "nearest", "grid_jitter": 8}}
+        "grid_jitter_8": {"upsample": "nearest", "grid_jitter": 8},
+        "global_residual": {"upsample": "nearest", "grid_jitter": 0, "global_residual": True},
+        "shift_100": {"upsample": "nearest", "grid_jitter": 0, "shift_weight": 100.0},
+        "shift_1000": {"upsample": "nearest", "grid_jitter": 0, "shift_weight": 1000.0}}
 #: comparison -> (baseline run, changed run, results file stem)
 COMPARISONS = {"upsampling": ("nearest", "bilinear", "upsampling_ab"),
-               "grid-jitter": ("nearest", "grid_jitter_8", "grid_jitter_ab")}
+               "grid-jitter": ("nearest", "grid_jitter_8", "grid_jitter_ab"),
+               "global-residual": ("nearest", "global_residual", "global_residual_ab"),
+               "shift-100": ("nearest", "shift_100", "shift_100_ab"),
+               "shift-1000": ("nearest", "shift_1000", "shift_1000_ab")}
 
 
 def detail(image: torch.Tensor) -> torch.Tensor:
@@ -61,7 +70,10 @@ def trained_run(name: str, style: Path, data: Path, runs: Path, steps: int, seed
         print(f"{name}: trained {steps} steps in {time.perf_counter() - t0:.0f} s")
     net = load_model(run / "model.safetensors")
     info = net.training_info
-    found = {"upsample": net.config["upsample"], "grid_jitter": info.get("grid_jitter", 0)}
+    recorded = {"upsample": net.config["upsample"], "grid_jitter": info.get("grid_jitter", 0),
+                "global_residual": net.config.get("global_residual", False),
+                "shift_weight": info.get("shift_weight", 0.0)}
+    found = {k: recorded[k] for k in settings}
     if found != settings or info["steps_done"] != steps or info["seed"] != seed:
         raise SystemExit(f"error: {run} holds a run with {found}, {info['steps_done']} steps, not {settings}, "
                          f"{steps} steps, seed {seed}; remove it or give another --runs")

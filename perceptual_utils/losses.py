@@ -5,8 +5,9 @@ Notation: ``phi_j(x)`` is the activation of VGG-16 layer ``j`` for image ``x``, 
 """
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -248,7 +249,8 @@ def jittered_crop(output: torch.Tensor, photo: torch.Tensor, grid_jitter: int) -
     the checkerboard of the first shipped CPU style models. A random phase per step makes such a
     pattern worth nothing on average. Our A/B (``benchmarks/style_ab.py --compare grid-jitter``):
     8 px cut the checkerboard energy 4.7x (seed 0) and 7x (seed 1) at about the same objective after
-    160 steps; whether that holds over a full-length run is not measured yet. ``0``: no crop (the
+    160 steps, but the benefit did not last over 518- and 2,000-step runs (README, "Known pain
+    points"); :func:`shift_consistency_loss` targets the pattern itself. ``0``: no crop (the
     paper's loss).
     ``output`` and ``photo`` (the content target: the input photo, or the HR image) have one size.
     """
@@ -260,3 +262,43 @@ def jittered_crop(output: torch.Tensor, photo: torch.Tensor, grid_jitter: int) -
     dy, dx = torch.randint(0, grid_jitter, (2,)).tolist()
     window = (..., slice(dy, h - grid_jitter + dy), slice(dx, w - grid_jitter + dx))
     return output[window], photo[window]
+
+
+def check_shift_weight(weight: float) -> float:
+    """A finite, non-negative shift-consistency weight (see :func:`shift_consistency_loss`)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"the shift-consistency weight must be a finite number >= 0, got {weight!r}")
+    return float(weight)
+
+
+def shift_consistency_loss(net: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor,
+                           output: torch.Tensor, period: int = 4, margin: int = 8) -> torch.Tensor:
+    """Mean squared difference between ``net(shift(x))`` and ``shift(net(x))``, for a random
+    shift of the input by ``(dy, dx)`` pixels, ``0 <= dy, dx < period``, not both 0.
+
+    Why: a fully convolutional network with two stride-2 stages is shift-equivariant only for
+    shifts that are multiples of 4 px. For other shifts nothing ties its output to the content,
+    and the style loss (Gram matrices, blind to where a texture sits) lets it paint a fine
+    pattern fixed to its own 4-px grid: the checkerboard energy of our CPU-trained style
+    networks. Moving the photo by 1-3 px then changes the output a lot (the shipped
+    ``starry_night``: mean squared change 0.012-0.015 on a [0, 1] scale, against 4e-5 for a 4-px
+    move), which is also what makes video stylised frame by frame flicker. This term charges for
+    exactly that part of the output and leaves content-anchored strokes alone. It is not in the
+    paper; it is a training-time regulariser, like the TV term, and it is not part of the
+    objective the evaluation scores.
+
+    ``net``: maps a batch to its output (e.g. the network with its style selection bound);
+    ``batch``: its inputs ``(B, 3, H, W)``; ``output``: ``net(batch)`` as already computed for
+    the main loss (reused, so only the first half of the batch is run again, shifted).
+    ``margin`` px are left out at every border, where padding differs between the two passes.
+    The shift is drawn from the global torch generator, so an exactly resumed run draws the same.
+    """
+    h, w = batch.shape[-2:]
+    if h <= period + 2 * margin or w <= period + 2 * margin:
+        raise ValueError(f"shift consistency needs images larger than {period + 2 * margin} px, got {h}x{w}")
+    k = int(torch.randint(1, period * period, (1,)))  # 1..period^2-1: never (0, 0)
+    dy, dx = divmod(k, period)
+    n = max(1, batch.shape[0] // 2)
+    moved = net(batch[:n, :, dy:, dx:])
+    inner = (..., slice(margin, h - dy - margin), slice(margin, w - dx - margin))
+    return F.mse_loss(moved[inner].float(), output[:n, :, dy:, dx:][inner].float())

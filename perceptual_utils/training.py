@@ -544,7 +544,7 @@ def train_loop(
         loss_fn.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
-    start_step, history, prior_seconds = 0, [], 0.0
+    start_step, history, prior_seconds, rng_state = 0, [], 0.0, None
     ckpt_path = out / CHECKPOINT_NAME
     if resume and ckpt_path.is_file():
         meta = load_checkpoint(ckpt_path, model, optimizer)
@@ -560,6 +560,10 @@ def train_loop(
         rows = meta["extra_tensors"].get("history")
         if rows is not None:
             history = [dict(zip(names, map(float, r))) for r in rows.tolist()]
+        # load_checkpoint restored the generator as it was at the checkpoint; keep that state for
+        # the first step, so the random draws inside a loss (grid jitter's offsets, shift
+        # consistency's shifts) continue exactly as in an unbroken run.
+        rng_state = torch.get_rng_state()
 
     net: nn.Module = model
     if world > 1:
@@ -601,7 +605,10 @@ def train_loop(
     images_seen, t0 = 0, time.perf_counter()
     last_checkpoint = t0
     try:
-        for batch in loader:
+        batches = iter(loader)  # this draws a seed from the generator: an unbroken run did so only at its start
+        if rng_state is not None:
+            torch.set_rng_state(rng_state)
+        for batch in batches:
             if step >= end_step:
                 break
             batch = _to_device(batch, device, channels_last)

@@ -161,7 +161,7 @@ def check_training_args(args) -> None:
     ``--image-size 0``, ``--stop-after -1``, ``--patch 0``, ``--device bogus`` ... fail here."""
     get = lambda name: getattr(args, name, None)  # noqa: E731
     check_finite("--lr", get("lr"), minimum=0, inclusive=False, optional=True)
-    for name in ("content_weight", "style_weight", "tv_weight", "sigma"):
+    for name in ("content_weight", "style_weight", "tv_weight", "sigma", "shift_weight"):
         check_finite("--" + name.replace("_", "-"), get(name), minimum=0, optional=True)
     check_finite("--fine-tune-fraction", get("fine_tune_fraction"), minimum=0, maximum=1, optional=True)
     for name, minimum in (("steps", 1), ("stop_after", 1), ("batch_size", 1), ("checkpoint_every", 1),

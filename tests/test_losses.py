@@ -280,3 +280,32 @@ def test_grid_jitter_larger_than_the_crop_is_an_error():
 
     with pytest.raises(ValueError, match="larger"):
         jittered_crop(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), 8)
+
+
+def test_shift_consistency_loss_charges_only_patterns_fixed_to_the_grid():
+    from perceptual_utils.losses import check_shift_weight, shift_consistency_loss
+
+    x = torch.rand(4, 3, 40, 44)
+    conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+    with torch.no_grad():
+        # A stride-1 convolution moves with its input: nothing to charge (away from the borders).
+        assert float(shift_consistency_loss(conv, x, conv(x))) < 1e-10
+    # A pattern fixed to the pixel grid, (-1)^(i+j) of amplitude a, does not move with the input:
+    # a shift with dy + dx odd flips its sign everywhere (squared difference 4a^2), an even one does not.
+    a = 0.1
+    i, j = torch.meshgrid(torch.arange(40), torch.arange(44), indexing="ij")
+    pattern = a * (-1.0) ** (i + j)
+
+    def stamped(t):
+        return t + pattern[:t.shape[-2], :t.shape[-1]]
+
+    values = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        values.add(round(float(shift_consistency_loss(stamped, x, stamped(x))), 6))
+    assert values == {0.0, round(4 * a * a, 6)}
+    for bad in (-1.0, float("nan"), float("inf"), "1", True):
+        with pytest.raises(ValueError, match="shift-consistency weight"):
+            check_shift_weight(bad)
+    with pytest.raises(ValueError, match="larger than"):
+        shift_consistency_loss(conv, torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16))

@@ -69,7 +69,7 @@ def test_the_stored_command_reproduces_the_recorded_loss_settings(model):
     recipes = STYLE_RECIPES if model.kind == "style_transfer" else SR_RECIPES
     recipe = recipes[args.recipe or "cpu"]  # the CI machines and ours have no CUDA
     assert (args.recipe or "cpu") == t["recipe"]
-    for key in ("grid_jitter", "pixel_weight"):
+    for key in ("grid_jitter", "pixel_weight", "shift_weight"):
         if key in recipe:
             given = getattr(args, key, None)
             assert (recipe[key] if given is None else given) == t.get(key, 0), key

@@ -144,3 +144,42 @@ def test_checkerboard_energy_separates_transposed_from_nearest():
         transposed = StyleTransferNet("paper", channels=8, num_residual=1).eval()(flat)
         nearest = StyleTransferNet("paper", channels=8, num_residual=1, upsample="nearest").eval()(flat)
     assert checkerboard_energy(transposed) > 10 * checkerboard_energy(nearest)
+
+
+@pytest.mark.parametrize("variant", ["paper", "modern"])
+def test_global_residual_starts_as_the_identity_and_clamps_in_eval(variant):
+    torch.manual_seed(0)
+    net = StyleTransferNet(variant, channels=8, num_residual=1, global_residual=True)
+    x = torch.rand(2, 3, 21, 30)
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), x)  # zero-initialised last conv: exactly the photo
+        last = next(m for m in net.output.modules() if isinstance(m, nn.Conv2d))
+        last.bias.fill_(0.5)  # push every pixel past 1 where x > 0.5
+        assert float(net.train()(x).max()) > 1.0  # unclamped while training (gradient kept)
+        y = net.eval()(x)
+    assert 0.0 <= float(y.min()) and float(y.max()) == 1.0
+    assert torch.allclose(y, (x + 0.5).clamp(0, 1))
+    assert net.config["global_residual"] is True
+    assert StyleTransferNet(**net.config).config == net.config
+    # Off by default, and then absent from the config (older model files stay as they were).
+    assert "global_residual" not in StyleTransferNet(variant, channels=8, num_residual=1).config
+
+
+def test_shift_inconsistency_is_zero_for_an_equivariant_network_and_grows_with_a_grid_pattern():
+    from perceptual_utils.style.evaluation import shift_inconsistency
+
+    photo = torch.rand(3, 48, 52)
+    conv = nn.Conv2d(3, 3, 3, padding=1)
+    assert shift_inconsistency(conv, photo) < 1e-10
+    i, j = torch.meshgrid(torch.arange(48), torch.arange(52), indexing="ij")
+    pattern = 0.1 * (-1.0) ** (i + j)
+
+    class Stamped(nn.Module):
+        def forward(self, x):
+            return x + pattern[:x.shape[-2], :x.shape[-1]]
+
+    # Of the 15 shifts, the 8 with dy + dx odd flip the pattern: squared difference 4 * 0.1^2 there.
+    assert shift_inconsistency(Stamped(), photo) == pytest.approx(8 / 15 * 4 * 0.01, rel=1e-5)
+    # A 4-px-grid network is equivariant to 4-px shifts only: its inconsistency is not 0.
+    torch.manual_seed(0)
+    assert shift_inconsistency(StyleTransferNet("modern", channels=8, num_residual=1), photo) > 1e-6

@@ -97,18 +97,19 @@ def gatys_iterations_to_reach(value: float, photo: torch.Tensor, style: torch.Te
             reached.append(k)
         return bool(reached)
 
-    result = _gatys(photo, style, objective, cap, init=init, callback=stop)
+    result = gatys_with_objective(photo, style, objective, cap, init=init, callback=stop)
     return (reached[0] if reached else None), list(result.history["total"])
 
 
-def _gatys(photo: torch.Tensor, style: torch.Tensor, objective: PerceptualLoss, iterations: int,
-           init: str | torch.Tensor = "content", callback=None):
-    """Gatys' optimisation with exactly ``objective`` (its weights, layers, loss network and style size)."""
+def gatys_with_objective(photo: torch.Tensor, style: torch.Tensor, objective: PerceptualLoss, iterations: int,
+                         init: str | torch.Tensor = "content", callback=None, frames_at=None):
+    """Gatys' optimisation with exactly ``objective`` (its weights, layers, loss network and style
+    size); ``frames_at``: iterations whose images the result keeps (``result.frames``)."""
     return gatys_style_transfer(
         photo, style, content_weight=objective.content_weight, style_weight=objective.style_weight,
         tv_weight=objective.tv_weight, style_size=max(style.shape[-2:]), init=init, iterations=iterations,
         content_layer=objective.content_layer, style_layers=objective.style_layers,
-        loss_network=objective.loss_network, callback=callback, progress=False)
+        loss_network=objective.loss_network, callback=callback, frames_at=frames_at, progress=False)
 
 
 def score_style_model(model: nn.Module | str | os.PathLike, photos: Sequence[torch.Tensor],
@@ -144,8 +145,30 @@ def gatys_checkerboard_ratio(model: nn.Module | str | os.PathLike, photo: torch.
     own fine brush texture also puts power at 2- and 4-pixel periods."""
     net = load_model(model, kind="style_transfer") if isinstance(model, (str, os.PathLike)) else model
     objective, style = style_objective(net.training_info, style_index=style_index)
-    result = _gatys(photo, style, objective, iterations)
+    result = gatys_with_objective(photo, style, objective, iterations)
     return checkerboard_energy(result.image) / max(checkerboard_energy(photo), 1e-12)
+
+
+@torch.no_grad()
+def shift_inconsistency(model: nn.Module, photo: torch.Tensor, period: int = 4, margin: int = 16,
+                        style: int | None = None) -> float:
+    """How much the output changes when the photo moves by less than the network's grid: the
+    mean squared difference (pixels in [0, 1]) between ``net(shift(photo))`` and
+    ``shift(net(photo))`` over every shift ``(dy, dx)`` with ``0 <= dy, dx < period``, not both 0,
+    ``margin`` px left out at the borders. 0 for a shift-equivariant network; a pattern fixed to
+    the network's 4-px grid (checkerboard) raises it, and so does a video's flicker when frames are
+    stylised one by one. See :func:`~perceptual_utils.losses.shift_consistency_loss`."""
+    net = model.eval()
+    x = photo[None].float()
+    h, w = x.shape[-2:]
+    base = net(x, style=style) if style is not None else net(x)
+    values = []
+    for k in range(1, period * period):
+        dy, dx = divmod(k, period)
+        moved = net(x[..., dy:, dx:], style=style) if style is not None else net(x[..., dy:, dx:])
+        inner = (..., slice(margin, h - dy - margin), slice(margin, w - dx - margin))
+        values.append(float((moved[inner] - base[..., dy:, dx:][inner]).pow(2).mean()))
+    return sum(values) / len(values)
 
 
 def summarise(scores: Sequence[PhotoScore], cap: int) -> dict[str, Any]:

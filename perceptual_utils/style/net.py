@@ -81,6 +81,12 @@ class StyleTransferNet(nn.Module):
             :class:`~perceptual_utils.blocks.ConditionalInstanceNorm2d` with one scale and shift per
             style (everything else is shared); it needs ``norm="instance"`` (e.g. ``variant="modern"``).
             The forward pass then takes ``style`` (see :meth:`forward`).
+        global_residual: output ``x + body(x)`` (clamped to [0, 1] in eval mode) instead of
+            ``scaled_tanh(body(x))``, with the last conv zero-initialised, so the untrained network
+            is the identity and training starts where Gatys' optimisation from the photo starts.
+            Not in the paper (VDSR's global residual, as our ``modern`` SR network uses): the
+            quarter-resolution bottleneck must otherwise re-draw the photo's fine detail, which
+            the relu2_2 content loss asks for.
 
     ``.config`` holds the resolved constructor arguments, so ``StyleTransferNet(**net.config)``
     rebuilds the same architecture (model files store it). ``"num_styles"`` is only in it when
@@ -89,7 +95,7 @@ class StyleTransferNet(nn.Module):
 
     def __init__(self, variant: str = "paper", channels: int = 32, num_residual: int = 5,
                  norm: str | None = None, upsample: str | None = None, padding: str | None = None,
-                 residual_padding: str | None = None, num_styles: int = 1):
+                 residual_padding: str | None = None, num_styles: int = 1, global_residual: bool = False):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
@@ -109,6 +115,9 @@ class StyleTransferNet(nn.Module):
                 raise ValueError(f"num_styles={k} needs conditional instance norm (norm='instance', e.g. "
                                  f"variant='modern'), got norm={self.config['norm']!r}")
             self.config["num_styles"] = k
+        self.global_residual = bool(global_residual)
+        if self.global_residual:  # only then, so older model files' configs stay as they were
+            self.config["global_residual"] = True
         c, n = self.config["channels"], self.config["num_residual"]
         norm, pad = self.config["norm"], self.config["padding"]
         # Each unpadded residual block crops 2 px per side at 1/4 resolution = 8 px at full resolution.
@@ -125,7 +134,13 @@ class StyleTransferNet(nn.Module):
             UpsampleLayer(4 * c, 2 * c, norm=norm, mode=self.config["upsample"], padding=pad, num_styles=k),
             UpsampleLayer(2 * c, c, norm=norm, mode=self.config["upsample"], padding=pad, num_styles=k),
         )
-        self.output = nn.Sequential(ConvLayer(c, 3, 9, 1, norm="none", relu=False, padding=pad), ScaledTanh())
+        if self.global_residual:
+            self.output = nn.Sequential(ConvLayer(c, 3, 9, 1, norm="none", relu=False, padding=pad))
+            last = next(m for m in self.output.modules() if isinstance(m, nn.Conv2d))
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        else:
+            self.output = nn.Sequential(ConvLayer(c, 3, 9, 1, norm="none", relu=False, padding=pad), ScaledTanh())
 
     def forward(self, x: torch.Tensor, style: int | torch.Tensor | None = None) -> torch.Tensor:
         """``(B, 3, H, W)`` in [0, 1] -> ``(B, 3, H, W)`` in [0, 1], for any ``H, W >= 1``.
@@ -151,7 +166,12 @@ class StyleTransferNet(nn.Module):
         finally:
             for m in norms:
                 m.set_style(None)
-        return y[..., :h, :w]
+        y = y[..., :h, :w]
+        if not self.global_residual:
+            return y
+        y = y + x[..., p:p + h, p:p + w]
+        # Unclamped while training, so the loss keeps its gradient where a pixel overshoots.
+        return y if self.training else y.clamp(0, 1)
 
     def style_selection(self, style: int | torch.Tensor | Any | None, batch: int | None = None
                         ) -> torch.Tensor | None:

@@ -31,7 +31,8 @@ from ..blocks import UPSAMPLES
 from ..config import resolve_device, seed_everything
 from ..datafiles import content_photos
 from ..images import center_crop, load_image, resize_short_side
-from ..losses import LossWeights, PerceptualLoss, check_grid_jitter, jittered_crop
+from ..losses import (LossWeights, PerceptualLoss, check_grid_jitter, check_shift_weight, jittered_crop,
+                      shift_consistency_loss)
 from ..training import (TrainResult, TrainSettings, add_training_arguments, plan_run,
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
@@ -45,20 +46,33 @@ DEFAULT_STYLE_SIZE = 384
 
 class StyleTransferLoss(nn.Module):
     """``loss_fn(model, batch)`` for :func:`train_loop`: stylise the batch and score it with the
-    perceptual loss against the batch itself (content) and the fixed style Gram matrices."""
+    perceptual loss against the batch itself (content) and the fixed style Gram matrices; with
+    ``shift_weight`` > 0 also the shift-consistency term (a ``"shift"`` entry, in the total)."""
 
-    def __init__(self, perceptual: PerceptualLoss, grid_jitter: int = 0):
+    def __init__(self, perceptual: PerceptualLoss, grid_jitter: int = 0, shift_weight: float = 0.0):
         super().__init__()
         self.perceptual = perceptual
         self.grid_jitter = check_grid_jitter(grid_jitter)
+        self.shift_weight = check_shift_weight(shift_weight)
 
     def forward(self, model: nn.Module, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         grams = self.perceptual.target_grams
         # Gram targets are plain tensors, not buffers, so .to(device) does not move them: do it here once.
         if grams and next(iter(grams.values())).device != batch.device:
             self.perceptual.target_grams = {k: v.to(batch.device) for k, v in grams.items()}
-        output, photo = jittered_crop(model(batch), batch, self.grid_jitter)
-        return self.perceptual(output, content=photo)
+        stylised = model(batch)
+        output, photo = jittered_crop(stylised, batch, self.grid_jitter)
+        return with_shift_term(self.perceptual(output, content=photo), self.shift_weight, model, batch, stylised)
+
+
+def with_shift_term(terms: dict[str, torch.Tensor], weight: float, net, batch: torch.Tensor,
+                    output: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``terms`` plus ``"shift"``, ``weight`` times :func:`shift_consistency_loss`, added to the
+    total (nothing is added, and no extra pass run, when ``weight`` is 0)."""
+    if not weight:
+        return terms
+    shift = weight * shift_consistency_loss(net, batch, output)
+    return terms | {"shift": shift, "total": terms["total"] + shift}
 
 
 class MultiStyleTransferLoss(nn.Module):
@@ -71,8 +85,9 @@ class MultiStyleTransferLoss(nn.Module):
     """
 
     def __init__(self, perceptual: PerceptualLoss, target_grams: Sequence[dict[str, torch.Tensor]],
-                 style_weights: Sequence[float], grid_jitter: int = 0):
+                 style_weights: Sequence[float], grid_jitter: int = 0, shift_weight: float = 0.0):
         super().__init__()
+        self.shift_weight = check_shift_weight(shift_weight)
         if len(target_grams) != len(style_weights) or not target_grams:
             raise ValueError("one style weight per style target is needed")
         self.perceptual = perceptual
@@ -91,8 +106,11 @@ class MultiStyleTransferLoss(nn.Module):
             grams = self.target_grams[s] = {k: v.to(images.device) for k, v in grams.items()}
         self.perceptual.target_grams = grams
         self.perceptual.style_weight = self.style_weights[s]
-        output, photo = jittered_crop(model(images, style=styles), images, self.grid_jitter)
-        return self.perceptual(output, content=photo)
+        stylised = model(images, style=styles)
+        output, photo = jittered_crop(stylised, images, self.grid_jitter)
+        terms = self.perceptual(output, content=photo)
+        return with_shift_term(terms, self.shift_weight, lambda x: model(x, style=styles[:x.shape[0]]), images,
+                               stylised)
 
 
 class StyleIndexedDataset(torch.utils.data.Dataset):
@@ -146,15 +164,26 @@ def default_preview_images(size: int, root: str | os.PathLike | None = None, cou
 #:   :func:`jittered_crop`), so the network's 4-px grid cannot lock onto VGG's pooling grid: it
 #:   cut the checkerboard of 160-step runs 5-7x (two seeds), but a 518-step twin pair measured no
 #:   benefit (README, "Known pain points"), so long runs may pass ``--grid-jitter 0``;
+#: - no shift-consistency term by default (``shift_weight=0``; see :func:`shift_consistency_loss`),
+#:   though it is what removes the checkerboard of longer runs: the output of the photo moved by
+#:   1-3 px must be the output moved likewise (the network is shift-equivariant only for 4-px
+#:   moves, and the Gram loss, blind to where a texture sits, lets it paint a pattern fixed to its
+#:   grid). Starry Night, ``--shift-weight 1000``, 30-minute budget on the AVX2 machine (377 steps):
+#:   checkerboard energy 5.9x the photo's against 180x for the shipped model and 215x after 2,000
+#:   steps without it. But it costs about 20% more time per step and slows the start: the
+#:   objective was 10% higher after 160 steps and 35% higher after notebook 04's 59 steps (30.6
+#:   against 22.9 on a held-out photo). So it is one flag away for runs of half an hour or more;
 #: - data decoded once into memory, no loader processes (they would compete with the two
 #:   cores that do the arithmetic), bf16 autocast where the CPU computes bf16 natively.
 STYLE_RECIPES: dict[str, dict[str, Any]] = {
     "paper": {"steps": 40_000, "batch_size": 4, "lr": 1e-3, "image_size": 256, "variant": "paper",
               "lr_schedule": "constant", "fine_tune_size": None, "fine_tune_fraction": 0.0,
-              "resize_short": None, "num_workers": 2, "loss": LossWeights(), "grid_jitter": 0},
+              "resize_short": None, "num_workers": 2, "loss": LossWeights(), "grid_jitter": 0,
+              "shift_weight": 0.0},
     "cpu": {"steps": 4000, "batch_size": 4, "lr": 1e-3, "image_size": 128, "variant": "modern",
             "lr_schedule": "cosine", "fine_tune_size": 256, "fine_tune_fraction": 0.15,
-            "resize_short": 256, "num_workers": 0, "loss": LossWeights(style_weight=2.0), "grid_jitter": 8},
+            "resize_short": 256, "num_workers": 0, "loss": LossWeights(style_weight=2.0), "grid_jitter": 8,
+            "shift_weight": 0.0},
 }
 RECIPES = tuple(STYLE_RECIPES)
 
@@ -184,6 +213,8 @@ class StyleTrainSettings(TrainSettings):
     validation photos (tensor ``(N, 3, H, W)`` or files; default: the data root's ``content/``
     photos, cropped to ``min(image_size, 256)``). ``grid_jitter``: score a crop of the output
     at a random offset below this many pixels each step (cpu 8, paper 0; see :func:`jittered_crop`).
+    ``shift_weight``: weight of the shift-consistency term (0 in both recipes; 1000 for runs of
+    half an hour or more, see :func:`~perceptual_utils.losses.shift_consistency_loss`).
     """
 
     image_size: int | None = None
@@ -193,13 +224,14 @@ class StyleTrainSettings(TrainSettings):
     style_size: int | None = DEFAULT_STYLE_SIZE
     preview_images: torch.Tensor | Sequence[str | os.PathLike] | None = None
     grid_jitter: int | None = None
+    shift_weight: float | None = None
 
     recipe_keys = TrainSettings.recipe_keys + ("image_size", "fine_tune_size", "fine_tune_fraction", "resize_short",
-                                               "grid_jitter")
+                                               "grid_jitter", "shift_weight")
 
 
 #: :class:`StyleTransferNet` options a ``net`` dict (or a flat keyword) may set; ``variant`` defaults to the recipe's.
-STYLE_NET_KEYS = ("variant", "channels", "num_residual", "upsample")
+STYLE_NET_KEYS = ("variant", "channels", "num_residual", "upsample", "global_residual")
 
 
 def train_style(
@@ -285,7 +317,7 @@ def train_style(
     perceptual.to(dev)
     if num_styles == 1:
         perceptual.set_style(style_images[0])
-        loss_fn = StyleTransferLoss(perceptual, grid_jitter)
+        loss_fn = StyleTransferLoss(perceptual, grid_jitter, r["shift_weight"])
     else:
         targets = []
         for image in style_images:
@@ -293,7 +325,7 @@ def train_style(
             targets.append(perceptual.target_grams)
         loss_fn = MultiStyleTransferLoss(perceptual, targets,
                                          per_style if style_weights is not None else [w["style_weight"]] * num_styles,
-                                         grid_jitter)
+                                         grid_jitter, r["shift_weight"])
 
     seed_everything(seed)  # the same initial weights for a fresh run and its resumption
     model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
@@ -347,6 +379,8 @@ def train_style(
                      "styles": [p.stem for p in style_paths], "style_weights": list(loss_fn.style_weights)})
     if loss_fn.grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
         info["grid_jitter"] = loss_fn.grid_jitter
+    if loss_fn.shift_weight:  # likewise
+        info["shift_weight"] = loss_fn.shift_weight
     if train.time_budget is not None:
         info["time_budget"] = str(train.time_budget)
     result = train_loop(model, dataset, loss_fn, config, out_dir, training_info=info,
@@ -364,7 +398,8 @@ def _run_cli(args: argparse.Namespace) -> int:
                              "upsample": args.upsample}.items() if v is not None}
     train = StyleTrainSettings.from_args(args, image_size=args.image_size, style_size=args.style_size or None,
                                          fine_tune_size=args.fine_tune_size,
-                                         fine_tune_fraction=args.fine_tune_fraction, grid_jitter=args.grid_jitter)
+                                         fine_tune_fraction=args.fine_tune_fraction, grid_jitter=args.grid_jitter,
+                                         shift_weight=args.shift_weight)
     # The weights given on top of the recipe's (flat keywords: a weight left out keeps the recipe's).
     given = {k: getattr(args, k) for k in ("content_weight", "style_weight", "tv_weight")
              if getattr(args, k) is not None}
@@ -393,6 +428,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--grid-jitter", type=int, metavar="PX",
                    help="score the output at a random offset below PX pixels, so the network's grid cannot lock "
                         "onto VGG's pooling grid (checkerboard) (paper: 0, cpu: 8)")
+    p.add_argument("--shift-weight", type=float, metavar="W",
+                   help="weight of a shift-consistency loss: the output of the photo moved by 1-3 px should be "
+                        "the output moved likewise, which charges for patterns fixed to the network's 4-px grid "
+                        "(checkerboard, video flicker); not in the paper; 1000 removes most of the checkerboard of "
+                        "half-hour runs but slows short ones (default 0)")
     p.add_argument("--style-size", type=int, default=DEFAULT_STYLE_SIZE,
                    help="style image long side in px, 0 = unchanged (default: %(default)s)")
     p.add_argument("--content-weight", type=float, help="default: calibrated PerceptualLoss default (1)")
