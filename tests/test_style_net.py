@@ -182,4 +182,6 @@ def test_shift_inconsistency_is_zero_for_an_equivariant_network_and_grows_with_a
     assert shift_inconsistency(Stamped(), photo) == pytest.approx(8 / 15 * 4 * 0.01, rel=1e-5)
     # A 4-px-grid network is equivariant to 4-px shifts only: its inconsistency is not 0.
     torch.manual_seed(0)
-    assert shift_inconsistency(StyleTransferNet("modern", channels=8, num_residual=1), photo) > 1e-6
+    net = StyleTransferNet("modern", channels=8, num_residual=1).train()
+    assert shift_inconsistency(net, photo) > 1e-6
+    assert net.training  # measured in eval mode, then left as it was

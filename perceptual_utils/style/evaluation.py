@@ -158,16 +158,21 @@ def shift_inconsistency(model: nn.Module, photo: torch.Tensor, period: int = 4, 
     ``margin`` px left out at the borders. 0 for a shift-equivariant network; a pattern fixed to
     the network's 4-px grid (checkerboard) raises it, and so does a video's flicker when frames are
     stylised one by one. See :func:`~perceptual_utils.losses.shift_consistency_loss`."""
-    net = model.eval()
-    x = photo[None].float()
-    h, w = x.shape[-2:]
-    base = net(x, style=style) if style is not None else net(x)
-    values = []
-    for k in range(1, period * period):
-        dy, dx = divmod(k, period)
-        moved = net(x[..., dy:, dx:], style=style) if style is not None else net(x[..., dy:, dx:])
-        inner = (..., slice(margin, h - dy - margin), slice(margin, w - dx - margin))
-        values.append(float((moved[inner] - base[..., dy:, dx:][inner]).pow(2).mean()))
+    was_training = model.training
+    model.eval()  # inference behaviour (instance/batch norm), as stylize uses it
+    run = (lambda t: model(t, style=style)) if style is not None else model
+    try:
+        x = photo[None].float()
+        h, w = x.shape[-2:]
+        base = run(x)
+        values = []
+        for k in range(1, period * period):
+            dy, dx = divmod(k, period)
+            moved = run(x[..., dy:, dx:])
+            inner = (..., slice(margin, h - dy - margin), slice(margin, w - dx - margin))
+            values.append(float((moved[inner] - base[..., dy:, dx:][inner]).pow(2).mean()))
+    finally:
+        model.train(was_training)
     return sum(values) / len(values)
 
 

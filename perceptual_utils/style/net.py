@@ -86,7 +86,9 @@ class StyleTransferNet(nn.Module):
             is the identity and training starts where Gatys' optimisation from the photo starts.
             Not in the paper (VDSR's global residual, as our ``modern`` SR network uses): the
             quarter-resolution bottleneck must otherwise re-draw the photo's fine detail, which
-            the relu2_2 content loss asks for.
+            the relu2_2 content loss asks for. Off by default: in our 160-step A/B
+            (``benchmarks/style_ab.py --compare global-residual``) the unbounded output overshot on
+            the first Adam steps and the network fell back to the identity (objective 33.3 vs 16.2).
 
     ``.config`` holds the resolved constructor arguments, so ``StyleTransferNet(**net.config)``
     rebuilds the same architecture (model files store it). ``"num_styles"`` is only in it when
