@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from perceptual_utils.datafiles import content_photos
-from perceptual_utils.model_io import load_model, read_model_metadata
+from perceptual_utils.model_io import atomic_write, load_model, read_model_metadata
 from perceptual_utils.shipped_models import list_models, models_dir
 from perceptual_utils.style.evaluation import score_style_model, shift_inconsistency, summarise
 
@@ -69,9 +69,7 @@ def main() -> None:
               f"{row['objective']:.2f}, Gatys-equivalent {row['gatys_iterations_content']:g}, checkerboard "
               f"{row['checkerboard_ratio']:.1f}x, shift inconsistency {row['shift_inconsistency']:.4f}", flush=True)
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(args.out)
+    atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
     print(f"wrote {args.out}")
 
 

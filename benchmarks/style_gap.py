@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from perceptual_utils.datafiles import content_photos
+from perceptual_utils.model_io import atomic_write
 from perceptual_utils.style.evaluation import gatys_iterations_to_reach, style_objective
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -89,9 +90,7 @@ def main() -> None:
                   + "  ".join(f"{k:3d} it {mean[f'gatys_{k}']:6.2f}" for k in MARKS)
                   + f" | to match 30 it: -{100 * need[30]:.0f}%, 50 it: -{100 * need[50]:.0f}%", flush=True)
     out["seconds"] = round(time.perf_counter() - t0, 1)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    tmp.replace(args.out)
+    atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(out, indent=2)))
     print(f"wrote {args.out}")
 
 

@@ -297,8 +297,17 @@ def shift_consistency_loss(net: Callable[[torch.Tensor], torch.Tensor], batch: t
     if h <= period + 2 * margin or w <= period + 2 * margin:
         raise ValueError(f"shift consistency needs images larger than {period + 2 * margin} px, got {h}x{w}")
     k = int(torch.randint(1, period * period, (1,)))  # 1..period^2-1: never (0, 0)
-    dy, dx = divmod(k, period)
     n = max(1, batch.shape[0] // 2)
-    moved = net(batch[:n, :, dy:, dx:])
+    return shift_difference(net, batch[:n], output[:n], *divmod(k, period), margin=margin)
+
+
+def shift_difference(net: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, output: torch.Tensor,
+                     dy: int, dx: int, margin: int = 8) -> torch.Tensor:
+    """Mean squared difference between ``net`` of ``batch`` moved by ``(dy, dx)`` px (its first
+    rows and columns cut off) and ``output`` (``net(batch)``) moved likewise, ``margin`` px left
+    out at every border. Shared by :func:`shift_consistency_loss` (one random move, training) and
+    :func:`~perceptual_utils.style.evaluation.shift_inconsistency` (every move, evaluation)."""
+    h, w = batch.shape[-2:]
+    moved = net(batch[..., dy:, dx:])
     inner = (..., slice(margin, h - dy - margin), slice(margin, w - dx - margin))
-    return F.mse_loss(moved[inner].float(), output[:n, :, dy:, dx:][inner].float())
+    return F.mse_loss(moved[inner].float(), output[..., dy:, dx:][inner].float())

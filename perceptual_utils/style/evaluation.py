@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..images import load_image
-from ..losses import PerceptualLoss
+from ..losses import PerceptualLoss, shift_difference
 from ..model_io import load_model
 from ..optimization.gatys import gatys_style_transfer
 from ..vgg.cache import get_loss_network
@@ -163,14 +163,9 @@ def shift_inconsistency(model: nn.Module, photo: torch.Tensor, period: int = 4, 
     run = (lambda t: model(t, style=style)) if style is not None else model
     try:
         x = photo[None].float()
-        h, w = x.shape[-2:]
         base = run(x)
-        values = []
-        for k in range(1, period * period):
-            dy, dx = divmod(k, period)
-            moved = run(x[..., dy:, dx:])
-            inner = (..., slice(margin, h - dy - margin), slice(margin, w - dx - margin))
-            values.append(float((moved[inner] - base[..., dy:, dx:][inner]).pow(2).mean()))
+        values = [float(shift_difference(run, x, base, *divmod(k, period), margin=margin))
+                  for k in range(1, period * period)]
     finally:
         model.train(was_training)
     return sum(values) / len(values)
