@@ -136,13 +136,12 @@ class StyleTransferNet(nn.Module):
             UpsampleLayer(4 * c, 2 * c, norm=norm, mode=self.config["upsample"], padding=pad, num_styles=k),
             UpsampleLayer(2 * c, c, norm=norm, mode=self.config["upsample"], padding=pad, num_styles=k),
         )
-        if self.global_residual:
-            self.output = nn.Sequential(ConvLayer(c, 3, 9, 1, norm="none", relu=False, padding=pad))
-            last = next(m for m in self.output.modules() if isinstance(m, nn.Conv2d))
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
-        else:
-            self.output = nn.Sequential(ConvLayer(c, 3, 9, 1, norm="none", relu=False, padding=pad), ScaledTanh())
+        last = ConvLayer(c, 3, 9, 1, norm="none", relu=False, padding=pad)
+        if self.global_residual:  # the identity at initialisation: x + 0
+            conv = next(m for m in last.modules() if isinstance(m, nn.Conv2d))
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+        self.output = nn.Sequential(last) if self.global_residual else nn.Sequential(last, ScaledTanh())
 
     def forward(self, x: torch.Tensor, style: int | torch.Tensor | None = None) -> torch.Tensor:
         """``(B, 3, H, W)`` in [0, 1] -> ``(B, 3, H, W)`` in [0, 1], for any ``H, W >= 1``.
