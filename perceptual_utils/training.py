@@ -69,6 +69,12 @@ class TrainConfig:
     progress: bool = True
     lr_schedule: str = "constant"  # "constant" (paper) or "cosine" (decays to lr * lr_final)
     lr_final: float = 0.1
+    #: Linear learning-rate warm-up over the first ``warmup_steps`` steps (0: none). Adam's first
+    #: updates move every weight by about ``lr`` whatever its gradient (with one sample, m/sqrt(v) is
+    #: +-1), which jolts a network that is already trained when fine-tuning it (``init_from``); a
+    #: short ramp lets the moment estimates settle first (Goyal et al. 2017, Sec. 2.2; Liu et al.
+    #: 2020, "On the Variance of the Adaptive Learning Rate and Beyond").
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "preview_every"):
@@ -86,17 +92,21 @@ class TrainConfig:
             raise ValueError(f"lr_final must be in (0, 1], got {self.lr_final}")
         if int(self.num_workers) < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if isinstance(self.warmup_steps, bool) or int(self.warmup_steps) != self.warmup_steps or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps}")
 
     def lr_at(self, step: int) -> float:
         """Learning rate of step ``step`` (0-based), a pure function of the step so that resuming
         needs no scheduler state. ``cosine``: half a cosine from ``lr`` to ``lr * lr_final``
         (Loshchilov & Hutter's SGDR without restarts), which lets a short run take large steps
-        early and still settle at the end."""
+        early and still settle at the end. ``warmup_steps`` scales the first steps by
+        ``(step + 1) / (warmup_steps + 1)``, reaching the schedule's rate at step ``warmup_steps``."""
+        warm = min((step + 1) / (self.warmup_steps + 1), 1.0) if self.warmup_steps else 1.0
         if self.lr_schedule == "constant" or self.steps <= 1:
-            return self.lr
+            return self.lr * warm
         t = min(max(step / (self.steps - 1), 0.0), 1.0)
         low = self.lr * self.lr_final
-        return low + 0.5 * (self.lr - low) * (1.0 + math.cos(math.pi * t))
+        return warm * (low + 0.5 * (self.lr - low) * (1.0 + math.cos(math.pi * t)))
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -118,7 +128,8 @@ class TrainSettings:
     ``init_from``: start from the weights of a model file (a path or a shipped model's name) of the
     same architecture instead of a random initialisation, e.g. a feature-loss SR network from the
     per-pixel one (as SRGAN starts from SRResNet, Ledig et al. 2017, Sec. 3.2). A run folder's
-    checkpoint still wins when resuming.
+    checkpoint still wins when resuming. ``warmup_steps``: ramp the learning rate up linearly over
+    this many first steps (see :attr:`TrainConfig.warmup_steps`), for fine-tuning a trained network.
     """
 
     recipe: str | None = None
@@ -139,6 +150,7 @@ class TrainSettings:
     resume: bool = True
     stop_after: int | None = None
     init_from: str | os.PathLike | None = None
+    warmup_steps: int = 0
 
     #: The fields a recipe fills when they are ``None`` (the subclasses add their own).
     recipe_keys = ("steps", "batch_size", "lr", "lr_schedule", "num_workers")
@@ -157,7 +169,7 @@ class TrainSettings:
                    checkpoint_minutes=args.checkpoint_minutes, preview_every=args.preview_every,
                    amp=not args.no_amp, memory_format=args.memory_format, device=args.device,
                    progress=args.progress, resume=not args.no_resume, stop_after=args.stop_after,
-                   init_from=args.init_from, **task)
+                   init_from=args.init_from, warmup_steps=args.warmup_steps, **task)
 
     def initialise(self, model: nn.Module) -> dict[str, str]:
         """Load ``init_from``'s weights into ``model`` (nothing when it is ``None``); returns what to
@@ -179,7 +191,8 @@ class TrainSettings:
                            checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes,
                            preview_every=self.preview_every, num_workers=int(r["num_workers"]), amp=self.amp,
                            device=self.device,
-                           progress=self.progress, lr_schedule=r["lr_schedule"], channels_last=channels_last)
+                           progress=self.progress, lr_schedule=r["lr_schedule"], channels_last=channels_last,
+                           warmup_steps=self.warmup_steps)
 
 
 def initialise_from(model: nn.Module, source: str | os.PathLike) -> dict[str, str]:
@@ -531,6 +544,8 @@ def train_loop(
     info = dict(training_info or {})
     info.update({k: v for k, v in asdict(config).items()
                  if k not in ("device", "progress", "num_workers", "channels_last")})
+    if not config.warmup_steps:  # recorded only when used: older checkpoints (without it) still resume
+        del info["warmup_steps"]
     info["memory_format"] = "channels_last" if channels_last else "contiguous"  # what the run used
     # Settings that may change between an interrupted run and its resumption.
     resumable_keys = {"steps", "checkpoint_every", "checkpoint_minutes", "preview_every", "amp", "channels_last",
@@ -704,6 +719,9 @@ def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> Non
     p.add_argument("--init-from", metavar="MODEL",
                    help="start from this model's weights (a path or a shipped name; same architecture) "
                         "instead of a random initialisation, e.g. x4_pixel for a feature-loss x4 network")
+    p.add_argument("--warmup-steps", type=int, default=0, metavar="N",
+                   help="ramp the learning rate up linearly over the first N steps (default 0); softens "
+                        "Adam's first updates when fine-tuning a trained network (--init-from)")
     add_vgg_weights_option(p)
     add_progress_option(p)
 

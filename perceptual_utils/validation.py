@@ -166,7 +166,7 @@ def check_training_args(args) -> None:
     check_finite("--fine-tune-fraction", get("fine_tune_fraction"), minimum=0, maximum=1, optional=True)
     for name, minimum in (("steps", 1), ("stop_after", 1), ("batch_size", 1), ("checkpoint_every", 1),
                           ("preview_every", 1), ("image_size", 16), ("fine_tune_size", 16),
-                          ("channels", 1), ("num_residual", 0), ("workers", 0)):
+                          ("channels", 1), ("num_residual", 0), ("workers", 0), ("warmup_steps", 0)):
         check_int("--" + name.replace("_", "-"), get(name), minimum=minimum, optional=True)
     if get("style_size"):  # 0 keeps the style image's own size
         check_int("--style-size", get("style_size"), minimum=16)

@@ -243,7 +243,7 @@ def test_training_argument_validators(name, args, kwargs, keyword):
     ("lr", float("inf"), "--lr"), ("style_weight", float("nan"), "--style-weight"), ("image_size", 0, "--image-size"),
     ("image_size", -5, "--image-size"), ("stop_after", -1, "--stop-after"), ("patch", 0, "--patch"),
     ("device", "bogus", "--device"), ("steps", 0, "--steps"), ("shift_weight", -1.0, "--shift-weight"),
-    ("shift_weight", float("inf"), "--shift-weight")])
+    ("shift_weight", float("inf"), "--shift-weight"), ("warmup_steps", -1, "--warmup-steps")])
 def test_check_training_args(option, value, keyword):
     import argparse
 

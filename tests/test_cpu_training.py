@@ -98,6 +98,19 @@ def test_cosine_schedule_runs_from_lr_to_lr_final():
         TrainConfig(lr=float("inf"))
 
 
+def test_warmup_ramps_the_rate_up_then_follows_the_schedule():
+    cosine = TrainConfig(steps=101, lr=1e-3, lr_schedule="cosine")
+    warm = TrainConfig(steps=101, lr=1e-3, lr_schedule="cosine", warmup_steps=9)
+    assert warm.lr_at(0) == pytest.approx(cosine.lr_at(0) / 10)  # the first Adam step is a tenth as large
+    ramp = [warm.lr_at(s) for s in range(10)]
+    assert all(a < b for a, b in zip(ramp, ramp[1:]))
+    assert [warm.lr_at(s) for s in range(9, 101)] == [cosine.lr_at(s) for s in range(9, 101)]
+    assert TrainConfig(steps=10, lr=2e-3, warmup_steps=3).lr_at(1) == pytest.approx(1e-3)  # constant schedule too
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="warmup_steps"):
+            TrainConfig(warmup_steps=bad)
+
+
 @pytest.mark.parametrize("text, seconds", [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("600", 600),
                                            (45, 45), ("2h", 7200), ("1.5m", 90)])
 def test_parse_duration(text, seconds):

@@ -76,6 +76,20 @@ def test_resume_is_exact(tiny_kind, image_folder, tmp_path):
     assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
 
 
+def test_warmup_is_recorded_only_when_used_and_resumes_exactly(tiny_kind, image_folder, tmp_path):
+    import warnings
+
+    warnings.simplefilter("ignore")
+    plain = run(image_folder, tmp_path / "plain", steps=6)
+    assert "warmup_steps" not in model_io.load_model(plain.model_path, kind="tiny").training_info
+    straight = run(image_folder, tmp_path / "a", steps=6, warmup_steps=3)
+    assert model_io.load_model(straight.model_path, kind="tiny").training_info["warmup_steps"] == 3
+    assert [r["total"] for r in straight.history] != [r["total"] for r in plain.history]
+    run(image_folder, tmp_path / "b", steps=6, warmup_steps=3, stop_after=2)
+    resumed = run(image_folder, tmp_path / "b", steps=6, warmup_steps=3)
+    assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
+
+
 def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
     import warnings
 
