@@ -41,6 +41,12 @@ def objective_key(objective, style: torch.Tensor) -> str:
                        list(objective.style_layers)])
 
 
+def curve_key(objective, style: torch.Tensor, size: int, photos: int, iterations: int) -> str:
+    """:func:`objective_key` plus what else the per-photo curves depend on: the photos and their
+    size, and how far Gatys ran. Stored with each entry, so ``--update`` can reuse its curves."""
+    return json.dumps([json.loads(objective_key(objective, style)), size, photos, iterations])
+
+
 def styles_of(report: dict) -> list[tuple[str, int | None, dict]]:
     """``(label, style_index for style_objective, its cpu_recipe report)`` for each painting of a model."""
     model = Path(report["model"]).stem
@@ -60,32 +66,41 @@ def main() -> None:
                    help="cpu_recipe JSON files of style models (default: all in benchmarks/results/cpu_recipe)")
     p.add_argument("--iterations", type=int, default=100, help="Gatys iterations per photo (default 100)")
     p.add_argument("--out", type=Path, default=RESULTS / "style_gap.json")
+    p.add_argument("--update", action="store_true",
+                   help="keep --out's other entries, and reuse its Gatys curves where an entry's objective, "
+                        "photos and iterations are the same (e.g. a re-trained model of a painting already "
+                        "there: only the network's objective is new)")
     args = p.parse_args()
     paths = args.reports or sorted((RESULTS / "cpu_recipe").glob("*.json"))
     reports = [json.loads(path.read_text()) for path in paths]
     reports = [r for r in reports if r.get("kind") == "style_transfer"]
     if not reports:
         raise SystemExit("error: no style-transfer reports of benchmarks/cpu_recipe.py among the given files")
-    curves: dict[str, list[list[float]]] = {}
+    previous = json.loads(args.out.read_text()) if args.update and args.out.is_file() else {"styles": {}}
+    # Gatys' objective after each of MARKS iterations, per photo, by curve_key
+    marks: dict[str, list[dict[str, float]]] = {
+        entry["curve_key"]: [{f"gatys_{k}": row[f"gatys_{k}"] for k in MARKS} for row in entry["per_photo"]]
+        for entry in previous["styles"].values() if "curve_key" in entry}
     out = {"iterations": args.iterations, "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-           "styles": {}}
+           "styles": dict(previous["styles"])}
     t0 = time.perf_counter()
     for report in reports:
         for label, style_index, scored in styles_of(report):
             photos = content_photos(len(scored["per_photo"]), report["size"])
             objective, style = style_objective(report["training"], style_index=style_index)  # VGG is cached
-            key = objective_key(objective, style)
-            if key not in curves:
-                curves[key] = [gatys_iterations_to_reach(-math.inf, photo, style, objective, start="content",
-                                                         cap=args.iterations)[1] for photo in photos]
+            key = curve_key(objective, style, report["size"], len(photos), args.iterations)
+            if key in marks:
+                print(f"   (Gatys curves for {label}: reused from {args.out.name})", flush=True)
+            else:
+                curves = [gatys_iterations_to_reach(-math.inf, photo, style, objective, start="content",
+                                                    cap=args.iterations)[1] for photo in photos]
+                marks[key] = [{f"gatys_{k}": at(curve, k) for k in MARKS} for curve in curves]
                 print(f"   (Gatys curves for {label}: {time.perf_counter() - t0:.0f} s so far)", flush=True)
-            rows = []
-            for photo, curve in zip(scored["per_photo"], curves[key]):
-                net = float(photo["network_objective"])
-                rows.append({"photo": photo["photo"], "network": net} | {f"gatys_{k}": at(curve, k) for k in MARKS})
+            rows = [{"photo": photo["photo"], "network": float(photo["network_objective"])} | gatys
+                    for photo, gatys in zip(scored["per_photo"], marks[key])]
             mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "photo"}
             need = {k: 1.0 - mean[f"gatys_{k}"] / mean["network"] for k in (30, 50)}
-            out["styles"][label] = {"per_photo": rows, "mean": mean, "reduction_needed": need}
+            out["styles"][label] = {"per_photo": rows, "mean": mean, "reduction_needed": need, "curve_key": key}
             print(f"{label:28s} network {mean['network']:6.2f} | Gatys "
                   + "  ".join(f"{k:3d} it {mean[f'gatys_{k}']:6.2f}" for k in MARKS)
                   + f" | to match 30 it: -{100 * need[30]:.0f}%, 50 it: -{100 * need[50]:.0f}%", flush=True)
