@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import subprocess
 from pathlib import Path
 
-from perceptual_utils.model_io import load_model, read_model_metadata, save_model
+from perceptual_utils.model_io import load_model, read_model_metadata, save_model, tensors_digest
 from perceptual_utils.sr.evaluation import PAPER_RESULTS
 from perceptual_utils.sr.training import SR_RECIPES
 from perceptual_utils.style.training import STYLE_RECIPES
@@ -78,12 +79,12 @@ def command_for(training: dict) -> str:
     elif training["task"] == "style_transfer":
         style = Path(training["style"]).name
         cmd = (f"python -m perceptual_utils train-style --style data/styles/{style} --data data/train/{data} "
-               f"--out runs/{Path(style).stem}")
+               f"--out runs/{training.get('run_name', Path(style).stem)}")
     else:
         cmd = (f"python -m perceptual_utils train-sr --scale {training['scale']} --loss {training['loss']} "
                f"--data data/train/{data} --out runs/x{training['scale']}_{training['loss']}")
-    if training.get("init_from"):  # fine-tuned: the model it started from, by its shipped name
-        cmd += f" --init-from {Path(training['init_from']).stem}"
+    if training.get("init_from"):  # fine-tuned: the model it started from, by its shipped name or a file
+        cmd += f" --init-from {training.get('init_from_ref', Path(training['init_from']).stem)}"
     cmd += "".join(f" {flag} {value:g}" for flag, value in settings_off_recipe(training).items())
     return cmd + (f" --time-budget {budget}" if budget else f" --steps {training['steps']}")
 
@@ -96,11 +97,57 @@ def settings_off_recipe(training: dict) -> dict[str, float]:
     recipes = STYLE_RECIPES if training["task"] == "style_transfer" else SR_RECIPES
     recipe = recipes.get(training.get("recipe", "paper"), recipes["paper"])
     flags = {}
-    for key, flag in (("grid_jitter", "--grid-jitter"), ("pixel_weight", "--pixel-weight"),
+    for key, flag in (("lr", "--lr"), ("grid_jitter", "--grid-jitter"), ("pixel_weight", "--pixel-weight"),
                       ("shift_weight", "--shift-weight")):
         if key in recipe and training.get(key, 0) != recipe[key]:
             flags[flag] = training.get(key, 0)
+    if training.get("warmup_steps"):  # no recipe warms up; recorded only when used
+        flags["--warmup-steps"] = training["warmup_steps"]
     return flags
+
+
+def reproduce_text(training: dict) -> str:
+    """The card's reproducing commands: for a fine-tune of a model shipped before, how to get that
+    model back from git, then each stage's command (:func:`ship`'s ``before``)."""
+    origin = training.get("fine_tune_of")
+    steps = [f"`git show {origin['commit']}:models/{origin['name']}.safetensors > {origin['file']}` (the "
+             f"`{origin['name']}` shipped before)"] if origin else []
+    steps += [f"`{stage['command']}`" for stage in training.get("stages", [])]
+    return ", then ".join(steps + [f"`{command_for(training)}`"])
+
+
+def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
+    """Record in ``info`` (a fine-tune's training info) where it started: the earlier stage's run
+    folder ``before`` (its command, steps and time, in ``stages``), and, when the first stage
+    started from the model shipped as ``name`` now, that model (``fine_tune_of``: git commit, its
+    steps, time and command), checked by weights digest. The commands then refer to those files."""
+    chain = [dict(load_model(before / "model.safetensors").training_info)] if before else []
+    if before and tensors_digest(load_model(before / "model.safetensors").state_dict()) != info.get("init_from_digest"):
+        raise SystemExit(f"--before {before}: its model is not the one this run started from (weights digest)")
+    first = (chain or [info])[0]
+    shipped = models_dir() / f"{name}.safetensors"
+    if first.get("init_from") and shipped.is_file():
+        old = load_model(shipped)
+        if tensors_digest(old.state_dict()) == first.get("init_from_digest"):
+            # the commit that shipped that model (already in the history, unlike a HEAD not yet landed)
+            commit = subprocess.run(["git", "log", "-n", "1", "--format=%h", "--", str(shipped)], capture_output=True,
+                                    text=True, cwd=models_dir().parent, check=True).stdout.strip()
+            if not commit:
+                raise SystemExit(f"{shipped}: not committed, so a fine-tune of it could not be reproduced")
+            t = old.training_info
+            info["fine_tune_of"] = {"name": name, "commit": commit, "file": f"{name}_before.safetensors",
+                                    "digest": first["init_from_digest"], "steps_done": t.get("steps_done"),
+                                    "train_seconds": t.get("train_seconds"), "hardware": t.get("hardware"),
+                                    "precision": t.get("precision"), "command": t.get("command")}
+            first["init_from_ref"] = info["fine_tune_of"]["file"]
+    if chain:
+        stem = Path(first["style"]).stem if first["task"] == "style_transfer" else name
+        first["run_name"] = f"{stem}_stage1"
+        info["stages"] = [{"command": command_for(first), "steps_done": first.get("steps_done"),
+                           "train_seconds": first.get("train_seconds")}]
+        info["init_from_ref"] = f"runs/{first['run_name']}/model.safetensors"
+    elif "init_from_ref" in first:
+        info["init_from_ref"] = first["init_from_ref"]
 
 
 def style_summary(report: dict) -> str:
@@ -138,9 +185,11 @@ def queue_wall_seconds(log: Path | None, name: str) -> float | None:
 
 
 def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | None = None,
-         style_names: list[str] | None = None, note: str | None = None) -> Path:
+         style_names: list[str] | None = None, note: str | None = None, before: Path | None = None) -> Path:
     model = load_model(run / "model.safetensors")
     info = dict(model.training_info)
+    if info.get("init_from"):
+        fine_tune_lineage(name, info, before)
     if style_names:  # what users type after --style (the run recorded the image file stems)
         if len(style_names) != len(info.get("styles", [])):
             raise SystemExit(f"--style-names: {len(style_names)} names for {len(info.get('styles', []))} styles")
@@ -165,25 +214,30 @@ def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | No
     return dest
 
 
-def refresh_commands() -> list[str]:
-    """Rewrite the stored reproducing command of every shipped model whose command has gone stale
-    (a recipe default changed since it shipped); the tensors and their digest stay as they are."""
+def refresh_metadata() -> list[str]:
+    """Rewrite the stored reproducing command and one-line summary of every shipped model where they
+    have gone stale (a recipe default changed since it shipped; ``benchmarks/cpu_recipe.py`` measured
+    it again after shipping); the tensors and their digest stay as they are."""
     from perceptual_utils.model_io import _read_tensors, _save_tensors
 
     changed = []
     for path in sorted(models_dir().rglob("*.safetensors")):
         tensors, meta = _read_tensors(path)
         training = meta.get("training", {})
-        if "command" in training and training["command"] != command_for(training):
+        report = RESULTS / f"{path.stem}.json"  # its measurements echo the metadata they were made with
+        data = json.loads(report.read_text()) if report.is_file() else None
+        stale = "command" in training and training["command"] != command_for(training)
+        if stale:
             training["command"] = command_for(training)
+        if data is not None and "summary" in training:
+            summary = style_summary(data) if data["kind"] == "style_transfer" else sr_summary(data)
+            stale, training["summary"] = stale or summary != training["summary"], summary
+        if stale:
             _save_tensors(path, tensors, meta)
             changed.append(path.name)
-        report = RESULTS / f"{path.stem}.json"  # its measurements echo the metadata they were made with
-        if report.is_file():
-            data = json.loads(report.read_text())
-            if data.get("training", {}).get("command") not in (None, training.get("command")):
-                data["training"]["command"] = training["command"]
-                report.write_text(json.dumps(data, indent=2))  # as cpu_recipe.py writes it
+        if data is not None and data.get("training", {}).get("command") not in (None, training.get("command")):
+            data["training"]["command"] = training["command"]
+            report.write_text(json.dumps(data, indent=2))  # as cpu_recipe.py writes it
     return changed
 
 
@@ -201,8 +255,8 @@ def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
               f"{t.get('recipe', '?')} recipe, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
               f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
               f"{t['content_weight']:g}, style {t['style_weight']:g}, TV {t['tv_weight']:g}; style image "
-              f"{Path(t['style']).name} at {t['style_size']} px.",
-              f"- **Reproduce**: `{command_for(t)}`"]
+              f"{Path(t['style']).name} at {t['style_size']} px.{lineage_sentence(t)}",
+              f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
         s = report["summary"]
         for start, label in (("content", "the photo"), ("noise", "uniform noise")):
@@ -219,6 +273,19 @@ def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
         lines.append(f"- **Checkerboard energy** of the outputs: {s['checkerboard_ratio_mean']:.2f}x the photos' own "
                      f"(1.0 = none added){shift_note() if needs_shift_note(t, s) else ''}.")
     return lines + [""]
+
+
+def lineage_sentence(t: dict) -> str:
+    """" A fine-tune of ...": what the card's step count and time do not include."""
+    origin = t.get("fine_tune_of")
+    if not origin:
+        return ""
+    parts = [f"{st['steps_done']} steps in {st['train_seconds'] / 60:.0f} min" for st in t.get("stages", [])]
+    term = " with the shift-consistency term" if t.get("shift_weight") else ""
+    return (f" A fine-tune{term}{' in ' + str(len(parts) + 1) + ' stages' if parts else ''}"
+            f"{' (earlier stage: ' + '; '.join(parts) + ')' if parts else ''} of the `{origin['name']}` shipped "
+            f"before (git {origin['commit']}: {origin['steps_done']} steps, "
+            f"{(origin['train_seconds'] or 0) / 60:.0f} min, {origin['precision']}).")
 
 
 def single_style_reports() -> dict[str, tuple[str, dict]]:
@@ -398,14 +465,21 @@ def main() -> None:
     p.add_argument("--gallery", action="store_true", help="also render models/gallery.jpg")
     p.add_argument("--style-names", nargs="+", help="names of a multi-style model's styles, in training order")
     p.add_argument("--note", help="what the shipped model is for (teaching models' one-line card)")
-    p.add_argument("--refresh-commands", action="store_true",
-                   help="rewrite stale reproducing commands stored in the shipped models (e.g. after a recipe "
-                        "default changed)")
+    p.add_argument("--before", action="append", default=[], metavar="NAME=RUN_FOLDER",
+                   help="the run folder of the shipped NAME's earlier fine-tune stage (its run started from "
+                        "that folder's model)")
+    p.add_argument("--refresh-metadata", "--refresh-commands", action="store_true", dest="refresh_metadata",
+                   help="rewrite stale reproducing commands and summaries stored in the shipped models (e.g. "
+                        "after a recipe default changed, or after cpu_recipe.py measured a model again)")
     args = p.parse_args()
-    if args.refresh_commands:
-        print("commands refreshed:", ", ".join(refresh_commands()) or "none stale")
+    before = dict(item.split("=", 1) for item in args.before if "=" in item)
+    if len(before) != len(args.before) or not set(before) <= {name for _, name in args.ship}:
+        raise SystemExit("--before: give NAME=RUN_FOLDER for a NAME shipped with --ship")
+    if args.refresh_metadata:
+        print("metadata refreshed:", ", ".join(refresh_metadata()) or "none stale")
     for run, name in args.ship:
-        print("shipped:", ship(Path(run), name, args.hardware, args.queue_log, args.style_names, args.note))
+        print("shipped:", ship(Path(run), name, args.hardware, args.queue_log, args.style_names, args.note,
+                                 Path(before[name]) if name in before else None))
     if args.gallery:
         print("gallery:", write_gallery())
     print("cards:", write_cards())

@@ -63,18 +63,24 @@ def test_the_stored_command_reproduces_the_recorded_loss_settings(model):
     from perceptual_utils.style.training import STYLE_RECIPES
 
     t = read_model_metadata(model.path)["training"]
-    words = shlex.split(t["command"])
-    assert words[:3] == ["python", "-m", "perceptual_utils"]
-    args = build_parser().parse_args(words[3:])
     recipes = STYLE_RECIPES if model.kind == "style_transfer" else SR_RECIPES
-    recipe = recipes[args.recipe or "cpu"]  # the CI machines and ours have no CUDA
-    assert (args.recipe or "cpu") == t["recipe"]
-    for key in ("grid_jitter", "pixel_weight", "shift_weight"):
-        if key in recipe:
-            given = getattr(args, key, None)
-            assert (recipe[key] if given is None else given) == t.get(key, 0), key
-    if model.kind == "super_resolution":
-        assert (args.scale, args.loss) == (t["scale"], t["loss"])
+    # a fine-tune in stages: each earlier stage's command, then the model's own
+    for command in [stage["command"] for stage in t.get("stages", [])] + [t["command"]]:
+        words = shlex.split(command)
+        assert words[:3] == ["python", "-m", "perceptual_utils"]
+        args = build_parser().parse_args(words[3:])
+        recipe = recipes[args.recipe or "cpu"]  # the CI machines and ours have no CUDA
+        assert (args.recipe or "cpu") == t["recipe"]
+        for key in ("grid_jitter", "pixel_weight", "shift_weight"):
+            if key in recipe:
+                given = getattr(args, key, None)
+                assert (recipe[key] if given is None else given) == t.get(key, 0), key
+        if model.kind == "super_resolution":
+            assert (args.scale, args.loss) == (t["scale"], t["loss"])
+    # the last stage's optimiser settings are the model's own
+    assert (recipe["lr"] if args.lr is None else args.lr) == t["lr"]
+    assert args.warmup_steps == t.get("warmup_steps", 0)
+    assert (args.init_from is not None) == ("init_from" in t)
 
 
 def test_a_folder_of_the_same_name_does_not_hide_a_shipped_model(tmp_path, monkeypatch):
