@@ -141,7 +141,7 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
                                     "precision": t.get("precision"), "command": t.get("command")}
             first["init_from_ref"] = info["fine_tune_of"]["file"]
     if chain:
-        stem = Path(first["style"]).stem if first["task"] == "style_transfer" else name
+        stem = Path(first["style"]).stem if isinstance(first.get("style"), str) else name  # single-style: its image
         first["run_name"] = f"{stem}_stage1"
         info["stages"] = [{"command": command_for(first), "steps_done": first.get("steps_done"),
                            "train_seconds": first.get("train_seconds")}]
