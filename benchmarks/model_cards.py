@@ -81,8 +81,9 @@ def command_for(training: dict) -> str:
         cmd = (f"python -m perceptual_utils train-style --style data/styles/{style} --data data/train/{data} "
                f"--out runs/{training.get('run_name', Path(style).stem)}")
     else:
+        run = training.get("run_name", f"x{training['scale']}_{training['loss']}")
         cmd = (f"python -m perceptual_utils train-sr --scale {training['scale']} --loss {training['loss']} "
-               f"--data data/train/{data} --out runs/x{training['scale']}_{training['loss']}")
+               f"--data data/train/{data} --out runs/{run}")
     if training.get("init_from"):  # fine-tuned: the model it started from, by its shipped name or a file
         cmd += f" --init-from {training.get('init_from_ref', Path(training['init_from']).stem)}"
     cmd += "".join(f" {flag} {value:g}" for flag, value in settings_off_recipe(training).items())
