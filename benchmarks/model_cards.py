@@ -122,10 +122,12 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
     folder ``before`` (its command, steps and time, in ``stages``), and, when the first stage
     started from the model shipped as ``name`` now, that model (``fine_tune_of``: git commit, its
     steps, time and command), checked by weights digest. The commands then refer to those files."""
-    chain = [dict(load_model(before / "model.safetensors").training_info)] if before else []
-    if before and tensors_digest(load_model(before / "model.safetensors").state_dict()) != info.get("init_from_digest"):
-        raise SystemExit(f"--before {before}: its model is not the one this run started from (weights digest)")
-    first = (chain or [info])[0]
+    first = info
+    if before:
+        earlier = load_model(before / "model.safetensors")
+        if tensors_digest(earlier.state_dict()) != info.get("init_from_digest"):
+            raise SystemExit(f"--before {before}: its model is not the one this run started from (weights digest)")
+        first = dict(earlier.training_info)
     shipped = models_dir() / f"{name}.safetensors"
     if first.get("init_from") and shipped.is_file():
         old = load_model(shipped)
@@ -141,7 +143,7 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
                                     "train_seconds": t.get("train_seconds"), "hardware": t.get("hardware"),
                                     "precision": t.get("precision"), "command": t.get("command")}
             first["init_from_ref"] = info["fine_tune_of"]["file"]
-    if chain:
+    if before:
         stem = Path(first["style"]).stem if isinstance(first.get("style"), str) else name  # single-style: its image
         first["run_name"] = f"{stem}_stage1"
         info["stages"] = [{"command": command_for(first), "steps_done": first.get("steps_done"),
@@ -159,6 +161,11 @@ def style_summary(report: dict) -> str:
     s = report["summary"]
     return (f"Gatys-equivalent iterations {s['gatys_iterations_content']:g} from the photo, "
             f"{s['gatys_iterations_noise']:g} from noise (median of {s['photos']} held-out photos, 256 px)")
+
+
+def report_summary(report: dict) -> str:
+    """The one-line summary (``python -m perceptual_utils models``) of a ``cpu_recipe`` report."""
+    return style_summary(report) if report["kind"] == "style_transfer" else sr_summary(report)
 
 
 def sr_summary(report: dict) -> str:
@@ -208,7 +215,7 @@ def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | No
     report_path = RESULTS / f"{name}.json"
     if report_path.is_file():
         report = json.loads(report_path.read_text())
-        info["summary"] = style_summary(report) if report["kind"] == "style_transfer" else sr_summary(report)
+        info["summary"] = report_summary(report)
     dest = models_dir() / f"{name}.safetensors"  # a name like teaching/NAME ships into a subfolder
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, dest, training=info, half=True)
@@ -231,7 +238,7 @@ def refresh_metadata() -> list[str]:
         if stale:
             training["command"] = command_for(training)
         if data is not None and "summary" in training:
-            summary = style_summary(data) if data["kind"] == "style_transfer" else sr_summary(data)
+            summary = report_summary(data)
             stale, training["summary"] = stale or summary != training["summary"], summary
         if stale:
             _save_tensors(path, tensors, meta)
@@ -283,10 +290,9 @@ def lineage_sentence(t: dict) -> str:
         return ""
     parts = [f"{st['steps_done']} steps in {st['train_seconds'] / 60:.0f} min" for st in t.get("stages", [])]
     term = " with the shift-consistency term" if t.get("shift_weight") else ""
-    return (f" A fine-tune{term}{' in ' + str(len(parts) + 1) + ' stages' if parts else ''}"
-            f"{' (earlier stage: ' + '; '.join(parts) + ')' if parts else ''} of the `{origin['name']}` shipped "
-            f"before (git {origin['commit']}: {origin['steps_done']} steps, "
-            f"{(origin['train_seconds'] or 0) / 60:.0f} min, {origin['precision']}).")
+    stages = f" in {len(parts) + 1} stages (earlier stage: {'; '.join(parts)})" if parts else ""
+    return (f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before (git {origin['commit']}: "
+            f"{origin['steps_done']} steps, {(origin['train_seconds'] or 0) / 60:.0f} min, {origin['precision']}).")
 
 
 def single_style_reports() -> dict[str, tuple[str, dict]]:

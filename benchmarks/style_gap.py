@@ -34,17 +34,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MARKS = (10, 30, 50, 100)
 
 
-def objective_key(objective, style: torch.Tensor) -> str:
-    """What the Gatys curve depends on: the style image, the weights and the layers."""
-    return json.dumps([hashlib.sha256(style.numpy().tobytes()).hexdigest(), objective.content_weight,
-                       objective.style_weight, objective.tv_weight, objective.content_layer,
-                       list(objective.style_layers)])
-
-
 def curve_key(objective, style: torch.Tensor, size: int, photos: int, iterations: int) -> str:
-    """:func:`objective_key` plus what else the per-photo curves depend on: the photos and their
-    size, and how far Gatys ran. Stored with each entry, so ``--update`` can reuse its curves."""
-    return json.dumps([json.loads(objective_key(objective, style)), size, photos, iterations])
+    """What the per-photo Gatys curves depend on: the style image, the weights and the layers (the
+    objective), the photos and their size, and how far Gatys ran. Stored with each entry, so
+    ``--update`` can reuse its curves."""
+    objective_parts = [hashlib.sha256(style.numpy().tobytes()).hexdigest(), objective.content_weight,
+                       objective.style_weight, objective.tv_weight, objective.content_layer,
+                       list(objective.style_layers)]
+    return json.dumps([objective_parts, size, photos, iterations])
 
 
 def styles_of(report: dict) -> list[tuple[str, int | None, dict]]:
