@@ -13,6 +13,7 @@ import argparse
 import functools
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 from perceptual_utils.model_io import load_model, read_model_metadata, save_model, tensors_digest
@@ -102,8 +103,11 @@ def settings_off_recipe(training: dict) -> dict[str, float]:
                       ("shift_weight", "--shift-weight")):
         if key in recipe and training.get(key, 0) != recipe[key]:
             flags[flag] = training.get(key, 0)
-    if training.get("warmup_steps"):  # no recipe warms up; recorded only when used
-        flags["--warmup-steps"] = training["warmup_steps"]
+    # no recipe warms up; recorded only when used. A fine-tune warms up by default
+    # (FINE_TUNE_WARMUP_STEPS), so one without a warm-up needs the flag too.
+    warmup = training.get("warmup_steps", 0)
+    if warmup or training.get("init_from"):
+        flags["--warmup-steps"] = warmup
     return flags
 
 
@@ -117,32 +121,47 @@ def reproduce_text(training: dict) -> str:
     return ", then ".join(steps + [f"`{command_for(training)}`"])
 
 
+def shipped_commit(name: str, digest: str) -> tuple[str, dict] | None:
+    """``(commit, training info)`` of the newest committed ``models/NAME.safetensors`` whose weights
+    have ``digest`` (a fine-tune's ``init_from_digest``), or ``None``: the model a fine-tune started
+    from, found even when a later fine-tune of it has replaced it in ``models/`` since."""
+    file = f"{name}.safetensors"  # a name like teaching/NAME lies in a subfolder
+    folder = (models_dir() / file).parent
+    file = Path(file).name
+    commits = subprocess.run(["git", "log", "--format=%h", "--", file], capture_output=True, text=True,
+                             cwd=folder, check=True).stdout.split()
+    for commit in commits:
+        blob = subprocess.run(["git", "show", f"{commit}:./{file}"], capture_output=True, cwd=folder)
+        if blob.returncode:  # the commit removed the file
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / file
+            path.write_bytes(blob.stdout)
+            old = load_model(path)
+        if tensors_digest(old.state_dict()) == digest:
+            return commit, old.training_info
+    return None
+
+
 def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
     """Record in ``info`` (a fine-tune's training info) where it started: the earlier stage's run
     folder ``before`` (its command, steps and time, in ``stages``), and, when the first stage
-    started from the model shipped as ``name`` now, that model (``fine_tune_of``: git commit, its
-    steps, time and command), checked by weights digest. The commands then refer to those files."""
+    started from a model once shipped as ``name`` (found by weights digest in the git history of
+    ``models/NAME.safetensors``), that model (``fine_tune_of``: git commit, its steps, time and command). The commands then refer to those files."""
     first = info
     if before:
         earlier = load_model(before / "model.safetensors")
         if tensors_digest(earlier.state_dict()) != info.get("init_from_digest"):
             raise SystemExit(f"--before {before}: its model is not the one this run started from (weights digest)")
         first = dict(earlier.training_info)
-    shipped = models_dir() / f"{name}.safetensors"
-    if first.get("init_from") and shipped.is_file():
-        old = load_model(shipped)
-        if tensors_digest(old.state_dict()) == first.get("init_from_digest"):
-            # the commit that shipped that model (already in the history, unlike a HEAD not yet landed)
-            commit = subprocess.run(["git", "log", "-n", "1", "--format=%h", "--", str(shipped)], capture_output=True,
-                                    text=True, cwd=models_dir().parent, check=True).stdout.strip()
-            if not commit:
-                raise SystemExit(f"{shipped}: not committed, so a fine-tune of it could not be reproduced")
-            t = old.training_info
-            info["fine_tune_of"] = {"name": name, "commit": commit, "file": f"{name}_before.safetensors",
-                                    "digest": first["init_from_digest"], "steps_done": t.get("steps_done"),
-                                    "train_seconds": t.get("train_seconds"), "hardware": t.get("hardware"),
-                                    "precision": t.get("precision"), "command": t.get("command")}
-            first["init_from_ref"] = info["fine_tune_of"]["file"]
+    shipped = shipped_commit(name, first["init_from_digest"]) if first.get("init_from") else None
+    if shipped is not None:
+        commit, t = shipped
+        info["fine_tune_of"] = {"name": name, "commit": commit, "file": f"{name}_before.safetensors",
+                                "digest": first["init_from_digest"], "steps_done": t.get("steps_done"),
+                                "train_seconds": t.get("train_seconds"), "hardware": t.get("hardware"),
+                                "precision": t.get("precision"), "command": t.get("command")}
+        first["init_from_ref"] = info["fine_tune_of"]["file"]
     if before:
         stem = Path(first["style"]).stem if isinstance(first.get("style"), str) else name  # single-style: its image
         first["run_name"] = f"{stem}_stage1"
@@ -319,8 +338,8 @@ def multi_style_card(name: str, meta: dict, report: dict | None) -> list[str]:
              f"{t.get('recipe', '?')} recipe, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
              f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
              f"{t['content_weight']:g}, style {', '.join(f'{w:g}' for w in t['style_weights'])}, TV {t['tv_weight']:g}; "
-             f"style images at {t['style_size']} px.",
-             f"- **Reproduce**: `{command_for(t)}`"]
+             f"style images at {t['style_size']} px.{lineage_sentence(t)}",
+             f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
         singles = single_style_reports()
         photos = next(iter(report["styles"].values()))["summary"]["photos"]

@@ -16,8 +16,8 @@ from perceptual_utils.sr.net import SuperResolutionNet
 from perceptual_utils.sr.training import SR_RECIPES
 from perceptual_utils.style.net import StyleTransferNet
 from perceptual_utils.style.training import STYLE_RECIPES, crop_schedule
-from perceptual_utils.training import (TrainConfig, measure_step_seconds, parse_duration, plan_steps,
-                                       resolve_recipe)
+from perceptual_utils.training import (FINE_TUNE_WARMUP_STEPS, TrainConfig, TrainSettings, measure_step_seconds,
+                                       parse_duration, plan_steps, resolve_recipe)
 
 
 # ----------------------------------------------------------------------------- loss network passes
@@ -109,6 +109,16 @@ def test_warmup_ramps_the_rate_up_then_follows_the_schedule():
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="warmup_steps"):
             TrainConfig(warmup_steps=bad)
+
+
+def test_a_fine_tune_warms_up_by_default_and_a_given_value_wins():
+    assert TrainSettings().resolved_warmup_steps() == 0
+    assert TrainSettings(init_from="x4_pixel").resolved_warmup_steps() == FINE_TUNE_WARMUP_STEPS > 0
+    assert TrainSettings(init_from="x4_pixel", warmup_steps=0).resolved_warmup_steps() == 0
+    assert TrainSettings(warmup_steps=5).resolved_warmup_steps() == 5
+    settings = TrainSettings(init_from="x4_pixel")
+    config = settings.loop_config({"batch_size": 2, "lr": 1e-3, "num_workers": 0, "lr_schedule": "cosine"}, 50)
+    assert config.warmup_steps == FINE_TUNE_WARMUP_STEPS
 
 
 @pytest.mark.parametrize("text, seconds", [("30m", 1800), ("1h30m", 5400), ("90s", 90), ("600", 600),
