@@ -147,7 +147,8 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
     """Record in ``info`` (a fine-tune's training info) where it started: the earlier stage's run
     folder ``before`` (its command, steps and time, in ``stages``), and, when the first stage
     started from a model once shipped as ``name`` (found by weights digest in the git history of
-    ``models/NAME.safetensors``), that model (``fine_tune_of``: git commit, its steps, time and command). The commands then refer to those files."""
+    ``models/NAME.safetensors``), that model (``fine_tune_of``: git commit, its steps, time and
+    command). The commands then refer to those files."""
     first = info
     if before:
         earlier = load_model(before / "model.safetensors")
