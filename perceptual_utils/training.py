@@ -178,10 +178,16 @@ class TrainSettings:
                    progress=args.progress, resume=not args.no_resume, stop_after=args.stop_after,
                    init_from=args.init_from, warmup_steps=args.warmup_steps, **task)
 
-    def resolved_warmup_steps(self) -> int:
-        """The run's warm-up steps: as given, else :data:`FINE_TUNE_WARMUP_STEPS` for a fine-tune."""
+    def resolved_warmup_steps(self, out_dir: str | os.PathLike | None = None) -> int:
+        """The run's warm-up steps: as given; else, when resuming the run in ``out_dir``, what its
+        checkpoint recorded (so a fine-tune started before the default warm-up still resumes as it
+        began); else :data:`FINE_TUNE_WARMUP_STEPS` for a fine-tune and 0 otherwise."""
         if self.warmup_steps is not None:
             return self.warmup_steps
+        checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+        if self.resume and checkpoint is not None and checkpoint.is_file():
+            info = read_checkpoint_metadata(checkpoint).get("extra", {}).get("training_info", {})
+            return int(info.get("warmup_steps", 0))  # recorded only when used
         return FINE_TUNE_WARMUP_STEPS if self.init_from is not None else 0
 
     def initialise(self, model: nn.Module) -> dict[str, str]:
@@ -197,15 +203,17 @@ class TrainSettings:
             raise ValueError(f"unknown memory_format {self.memory_format!r}; choose from {', '.join(MEMORY_FORMATS)}")
         return None if self.memory_format == "auto" else self.memory_format == "channels-last"
 
-    def loop_config(self, r: dict[str, Any], steps: int, channels_last: bool | None = None) -> TrainConfig:
+    def loop_config(self, r: dict[str, Any], steps: int, channels_last: bool | None = None,
+                    out_dir: str | os.PathLike | None = None) -> TrainConfig:
         """The :class:`TrainConfig` of :func:`train_loop` for resolved recipe settings ``r``
-        (``channels_last``: the layout a :class:`BudgetPlan` chose; ``None``, the loop's default)."""
+        (``channels_last``: the layout a :class:`BudgetPlan` chose; ``None``, the loop's default;
+        ``out_dir``: the run folder, whose checkpoint a resumed run keeps its warm-up from)."""
         return TrainConfig(steps=int(steps), batch_size=int(r["batch_size"]), lr=float(r["lr"]), seed=self.seed,
                            checkpoint_every=self.checkpoint_every, checkpoint_minutes=self.checkpoint_minutes,
                            preview_every=self.preview_every, num_workers=int(r["num_workers"]), amp=self.amp,
                            device=self.device,
                            progress=self.progress, lr_schedule=r["lr_schedule"], channels_last=channels_last,
-                           warmup_steps=self.resolved_warmup_steps())
+                           warmup_steps=self.resolved_warmup_steps(out_dir))
 
 
 def initialise_from(model: nn.Module, source: str | os.PathLike) -> dict[str, str]:

@@ -105,6 +105,7 @@ def test_a_few_training_steps_reduce_the_loss(tiny_root, tmp_path, loss):
 
 def test_init_from_starts_from_the_given_weights_and_records_them(tiny_root, tmp_path):
     from perceptual_utils.model_io import read_model_metadata
+    from perceptual_utils.training import FINE_TUNE_WARMUP_STEPS
 
     net = {"scale": 4, "channels": 16, "num_residual": 1, "variant": "modern"}  # no batch-norm statistics to move
     torch.manual_seed(5)  # other weights than train_sr's own seeded initialisation
@@ -118,6 +119,7 @@ def test_init_from_starts_from_the_given_weights_and_records_them(tiny_root, tmp
     assert all(torch.allclose(trained[k], v, rtol=0, atol=1e-9) for k, v in source.state_dict().items())
     info = read_model_metadata(result.model_path)["training"]
     assert info["init_from"] == "start.safetensors" and len(info["init_from_digest"]) > 8
+    assert info["warmup_steps"] == FINE_TUNE_WARMUP_STEPS  # a fine-tune warms up by default
 
 
 def test_init_from_refuses_another_architecture_or_kind(tiny_root, tmp_path, run_cli, capsys):

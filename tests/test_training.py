@@ -90,6 +90,26 @@ def test_warmup_is_recorded_only_when_used_and_resumes_exactly(tiny_kind, image_
     assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
 
 
+def test_a_resumed_fine_tune_keeps_the_warm_up_its_checkpoint_recorded(tiny_kind, image_folder, tmp_path):
+    """A fine-tune started without a warm-up (before it became the default) resumes without one,
+    instead of being refused for a changed setting; a given --warmup-steps still wins."""
+    import warnings
+
+    from perceptual_utils.training import FINE_TUNE_WARMUP_STEPS, TrainSettings
+
+    warnings.simplefilter("ignore")
+    run(image_folder, tmp_path / "plain", steps=6, stop_after=3)
+    run(image_folder, tmp_path / "warm", steps=6, warmup_steps=4, stop_after=3)
+    fine_tune = TrainSettings(init_from="earlier.safetensors")
+    assert fine_tune.resolved_warmup_steps(tmp_path / "plain") == 0
+    assert fine_tune.resolved_warmup_steps(tmp_path / "warm") == 4
+    assert fine_tune.resolved_warmup_steps(tmp_path / "new") == FINE_TUNE_WARMUP_STEPS
+    fresh = TrainSettings(init_from="earlier.safetensors", resume=False)
+    assert fresh.resolved_warmup_steps(tmp_path / "plain") == FINE_TUNE_WARMUP_STEPS  # starts afresh
+    given = TrainSettings(init_from="earlier.safetensors", warmup_steps=2)
+    assert given.resolved_warmup_steps(tmp_path / "plain") == 2
+
+
 def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
     import warnings
 

@@ -220,7 +220,7 @@ def train_sr(
     total_steps, channels_last = plan_run(train, int(r["steps"]), out_dir, model, loss_fn, [(1.0, make_batch)],
                                           train.device)
     preview_src = load_image(train.preview_image) if train.preview_image else _first_readable(data)
-    config = train.loop_config(r, total_steps, channels_last)
+    config = train.loop_config(r, total_steps, channels_last, out_dir)
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,
             "layer": CONTENT_LAYER if loss == "feature" else None, "data": str(data), "patch": int(patch),
             "sigma": float(train.sigma), "resize_short": resize, **initialised}

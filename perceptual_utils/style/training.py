@@ -365,7 +365,7 @@ def train_style(
             return torch.cat([x] + [model(x, style=i).float() for i in range(num_styles)], dim=-2)
         return torch.cat([x, model(x).float()], dim=-2)  # photo above, stylised below
 
-    config = train.loop_config(r, total_steps, channels_last)
+    config = train.loop_config(r, total_steps, channels_last, out_dir)
     info: dict[str, Any] = {
         "task": "style_transfer", "recipe": r["recipe"],
         "style": str(style_paths[0]), "style_name": style_paths[0].stem, "style_size": style_size,
