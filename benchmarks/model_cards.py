@@ -125,9 +125,8 @@ def shipped_commit(name: str, digest: str) -> tuple[str, dict] | None:
     """``(commit, training info)`` of the newest committed ``models/NAME.safetensors`` whose weights
     have ``digest`` (a fine-tune's ``init_from_digest``), or ``None``: the model a fine-tune started
     from, found even when a later fine-tune of it has replaced it in ``models/`` since."""
-    file = f"{name}.safetensors"  # a name like teaching/NAME lies in a subfolder
-    folder = (models_dir() / file).parent
-    file = Path(file).name
+    shipped = models_dir() / f"{name}.safetensors"  # a name like teaching/NAME lies in a subfolder
+    folder, file = shipped.parent, shipped.name
     commits = subprocess.run(["git", "log", "--format=%h", "--", file], capture_output=True, text=True,
                              cwd=folder, check=True).stdout.split()
     for commit in commits:

@@ -184,9 +184,8 @@ class TrainSettings:
         began); else :data:`FINE_TUNE_WARMUP_STEPS` for a fine-tune and 0 otherwise."""
         if self.warmup_steps is not None:
             return self.warmup_steps
-        checkpoint = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
-        if self.resume and checkpoint is not None and checkpoint.is_file():
-            info = read_checkpoint_metadata(checkpoint).get("extra", {}).get("training_info", {})
+        info = checkpoint_training_info(out_dir) if self.resume and out_dir is not None else None
+        if info is not None:
             return int(info.get("warmup_steps", 0))  # recorded only when used
         return FINE_TUNE_WARMUP_STEPS if self.init_from is not None else 0
 
@@ -459,14 +458,22 @@ def plan_run(train: TrainSettings, steps: int, out_dir: str | os.PathLike, model
     return plan.steps, plan.channels_last
 
 
+def checkpoint_training_info(out_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The training settings recorded in ``out_dir``'s checkpoint (``None`` if it has none): what a
+    resumed run keeps (its plan, its warm-up) instead of choosing anew."""
+    path = Path(out_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        return None
+    return read_checkpoint_metadata(path).get("extra", {}).get("training_info", {})
+
+
 def planned_from_checkpoint(out_dir: str | os.PathLike) -> BudgetPlan | None:
     """The plan of a time-budgeted run, read from its checkpoint (``None`` if none), so a resumed
     run keeps its schedule and memory layout instead of planning anew. (Checkpoints written
     before the layout was recorded trained in the loop's default layout.)"""
-    path = Path(out_dir) / CHECKPOINT_NAME
-    if not path.is_file():
+    info = checkpoint_training_info(out_dir)
+    if info is None:
         return None
-    info = read_checkpoint_metadata(path).get("extra", {}).get("training_info", {})
     steps = info.get("steps")
     if not steps:
         return None
