@@ -142,6 +142,17 @@ def shipped_commit(name: str, digest: str) -> tuple[str, dict] | None:
     return None
 
 
+def earlier_fine_tunes(t: dict) -> list[dict]:
+    """The shipped models that ``t`` (a shipped model's training info) was itself fine-tuned from,
+    nearest first (git commit, steps, time, precision): a fine-tune of a fine-tune names them all,
+    so its card can add up the whole training time."""
+    origin = t.get("fine_tune_of")
+    if not origin:
+        return []
+    own = {k: origin.get(k) for k in ("commit", "steps_done", "train_seconds", "precision")}
+    return [own] + list(origin.get("ancestors", []))
+
+
 def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
     """Record in ``info`` (a fine-tune's training info) where it started: the earlier stage's run
     folder ``before`` (its command, steps and time, in ``stages``), and, when the first stage
@@ -160,7 +171,8 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
         info["fine_tune_of"] = {"name": name, "commit": commit, "file": f"{name}_before.safetensors",
                                 "digest": first["init_from_digest"], "steps_done": t.get("steps_done"),
                                 "train_seconds": t.get("train_seconds"), "hardware": t.get("hardware"),
-                                "precision": t.get("precision"), "command": t.get("command")}
+                                "precision": t.get("precision"), "command": t.get("command"),
+                                "ancestors": earlier_fine_tunes(t)}
         first["init_from_ref"] = info["fine_tune_of"]["file"]
     if before:
         stem = Path(first["style"]).stem if isinstance(first.get("style"), str) else name  # single-style: its image
@@ -310,8 +322,16 @@ def lineage_sentence(t: dict) -> str:
     parts = [f"{st['steps_done']} steps in {st['train_seconds'] / 60:.0f} min" for st in t.get("stages", [])]
     term = " with the shift-consistency term" if t.get("shift_weight") else ""
     stages = f" in {len(parts) + 1} stages (earlier stage: {'; '.join(parts)})" if parts else ""
-    return (f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before (git {origin['commit']}: "
-            f"{origin['steps_done']} steps, {(origin['train_seconds'] or 0) / 60:.0f} min, {origin['precision']}).")
+    chain = [origin] + list(origin.get("ancestors", []))
+    described = [f"git {o['commit']}: {o['steps_done']} steps, {(o['train_seconds'] or 0) / 60:.0f} min, "
+                 f"{o['precision']}" for o in chain]
+    text = (f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before ({described[0]}"
+            + "".join(f"; itself a fine-tune of the one before, {d}" for d in described[1:]) + ")")
+    if len(chain) > 1:  # the whole training time, this run's and every earlier stage's and model's
+        seconds = (t.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in t.get("stages", []))
+        seconds += sum(o.get("train_seconds") or 0 for o in chain)
+        text += f"; {seconds / 60:.0f} min of training in all"
+    return text + "."
 
 
 def single_style_reports() -> dict[str, tuple[str, dict]]:

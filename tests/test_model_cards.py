@@ -1,0 +1,52 @@
+"""The model cards' lineage of a fine-tuned model (benchmarks/model_cards.py): a fine-tune of a model
+that was itself a fine-tune names every earlier model and adds up the whole training time."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def model_cards():
+    spec = importlib.util.spec_from_file_location("model_cards", ROOT / "benchmarks" / "model_cards.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shipped(commit: str, steps: int, seconds: float, origin: dict | None = None) -> dict:
+    """The training info of a model once shipped at ``commit``."""
+    info = {"steps_done": steps, "train_seconds": seconds, "precision": "float32"}
+    if origin:
+        info["fine_tune_of"] = origin
+    return info
+
+
+def test_a_first_fine_tune_names_its_start_only(model_cards):
+    start = shipped("aaaaaaa", 655, 17 * 60)
+    origin = {"name": "starry_night", "commit": "aaaaaaa", **start, "ancestors": model_cards.earlier_fine_tunes(start)}
+    assert origin["ancestors"] == []
+    text = model_cards.lineage_sentence({"fine_tune_of": origin, "train_seconds": 22 * 60, "shift_weight": 1000})
+    assert text == (" A fine-tune with the shift-consistency term of the `starry_night` shipped before "
+                    "(git aaaaaaa: 655 steps, 17 min, float32).")
+
+
+def test_a_fine_tune_of_a_fine_tune_names_both_and_adds_up_the_time(model_cards):
+    first = {"name": "starry_night", "commit": "aaaaaaa", **shipped("aaaaaaa", 655, 17 * 60), "ancestors": []}
+    second = shipped("bbbbbbb", 244, 22 * 60, origin=first)
+    ancestors = model_cards.earlier_fine_tunes(second)
+    assert [a["commit"] for a in ancestors] == ["aaaaaaa"]
+    origin = {"name": "starry_night", "commit": "bbbbbbb", **second, "ancestors": ancestors}
+    text = model_cards.lineage_sentence({"fine_tune_of": origin, "train_seconds": 52 * 60, "shift_weight": 1000})
+    assert "(git bbbbbbb: 244 steps, 22 min, float32; itself a fine-tune of the one before, git aaaaaaa: " \
+           "655 steps, 17 min, float32)" in text
+    assert text.endswith("; 91 min of training in all.")  # 17 + 22 + 52
+
+
+def test_not_a_fine_tune_has_no_lineage(model_cards):
+    assert model_cards.lineage_sentence({"train_seconds": 60}) == ""
+    assert model_cards.earlier_fine_tunes({"steps_done": 1}) == []
