@@ -322,7 +322,7 @@ def lineage_sentence(t: dict) -> str:
     parts = [f"{st['steps_done']} steps in {st['train_seconds'] / 60:.0f} min" for st in t.get("stages", [])]
     term = " with the shift-consistency term" if t.get("shift_weight") else ""
     stages = f" in {len(parts) + 1} stages (earlier stage: {'; '.join(parts)})" if parts else ""
-    chain = [origin] + list(origin.get("ancestors", []))
+    chain = earlier_fine_tunes(t)  # the model this run started from, then the ones that model started from
     described = [f"git {o['commit']}: {o['steps_done']} steps, {(o['train_seconds'] or 0) / 60:.0f} min, "
                  f"{o['precision']}" for o in chain]
     text = (f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before ({described[0]}"
