@@ -149,8 +149,24 @@ def earlier_fine_tunes(t: dict) -> list[dict]:
     origin = t.get("fine_tune_of")
     if not origin:
         return []
-    own = {k: origin.get(k) for k in ("commit", "steps_done", "train_seconds", "precision")}
+    own = {k: origin.get(k) for k in ("name", "commit", "steps_done", "train_seconds", "precision")}
     return [own] + list(origin.get("ancestors", []))
+
+
+def started_from_another(t: dict) -> list[dict]:
+    """``[the shipped model]`` that ``t`` (a shipped model's training info, not itself a fine-tune of
+    its own name) started from under another name, e.g. ``x8_feature`` from ``x8_pixel``, found by
+    weights digest in git; else ``[]``."""
+    if t.get("fine_tune_of") or not t.get("init_from") or not t.get("init_from_digest"):
+        return []
+    name = Path(t["init_from"]).stem
+    if not (models_dir() / f"{name}.safetensors").is_file():
+        return []
+    found = shipped_commit(name, t["init_from_digest"])
+    if found is None:
+        return []
+    commit, start = found
+    return [{"name": name, "commit": commit, **{k: start.get(k) for k in ("steps_done", "train_seconds", "precision")}}]
 
 
 def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
@@ -172,7 +188,7 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
                                 "digest": first["init_from_digest"], "steps_done": t.get("steps_done"),
                                 "train_seconds": t.get("train_seconds"), "hardware": t.get("hardware"),
                                 "precision": t.get("precision"), "command": t.get("command"),
-                                "ancestors": earlier_fine_tunes(t)}
+                                "ancestors": earlier_fine_tunes(t) + started_from_another(t)}
         first["init_from_ref"] = info["fine_tune_of"]["file"]
     if before:
         stem = Path(first["style"]).stem if isinstance(first.get("style"), str) else name  # single-style: its image
@@ -320,14 +336,18 @@ def lineage_sentence(t: dict) -> str:
     if not origin:
         return ""
     parts = [f"{st['steps_done']} steps in {st['train_seconds'] / 60:.0f} min" for st in t.get("stages", [])]
-    term = " with the shift-consistency term" if t.get("shift_weight") else ""
+    term = (" with the shift-consistency term" if t.get("shift_weight")
+            else f" with the {t['loss']} loss" if t.get("task") == "super_resolution" else "")
     stages = f" in {len(parts) + 1} stages (earlier stage: {'; '.join(parts)})" if parts else ""
     chain = earlier_fine_tunes(t)  # the model this run started from, then the ones that model started from
     described = [f"git {o['commit']}: {o['steps_done']} steps, {(o['train_seconds'] or 0) / 60:.0f} min, "
                  f"{o['precision']}" for o in chain]
+    # an earlier model of another name is where the chain began (x8_feature from x8_pixel)
     text = (f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before ({described[0]}"
-            + "".join(f"; itself a fine-tune of the one before, {d}" for d in described[1:]) + ")")
-    if len(chain) > 1:  # the whole training time, this run's and every earlier stage's and model's
+            + "".join(f"; which started from the shipped `{o['name']}`, {d}" if o.get("name", origin["name"]) != origin["name"]
+                      else f"; itself a fine-tune of the one before, {d}" for o, d in zip(chain[1:], described[1:]))
+            + ")")
+    if len(chain) > 1 or parts:  # the whole training time, this run's and every earlier stage's and model's
         seconds = (t.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in t.get("stages", []))
         seconds += sum(o.get("train_seconds") or 0 for o in chain)
         text += f"; {seconds / 60:.0f} min of training in all"
@@ -424,9 +444,10 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
               f"training photos {Path(t['data']).name} scaled to a {t.get('resize_short')} px short side."
               + (f" Loss: relu2_2 feature loss plus {t['pixel_weight']:g} x the per-pixel loss (not in the paper; "
                  "SRGAN mixes the two the same way)." if t.get("pixel_weight") else "")
-              + (f" Started from the shipped `{Path(t['init_from']).stem}` (its weights, not random ones), as SRGAN "
+              + (lineage_sentence(t) if t.get("fine_tune_of")
+                 else f" Started from the shipped `{Path(t['init_from']).stem}` (its weights, not random ones), as SRGAN "
                  "starts from SRResNet; add that model's training time." if t.get("init_from") else ""),
-              f"- **Reproduce**: `{command_for(t)}`"]
+              f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
         lines += ["", "| set | PSNR / SSIM / LPIPS | bicubic | paper (same loss) |", "|---|---|---|---|"]
         bic = {r["set"]: r for r in report["rows"]["bicubic"]}

@@ -50,3 +50,16 @@ def test_a_fine_tune_of_a_fine_tune_names_both_and_adds_up_the_time(model_cards)
 def test_not_a_fine_tune_has_no_lineage(model_cards):
     assert model_cards.lineage_sentence({"train_seconds": 60}) == ""
     assert model_cards.earlier_fine_tunes({"steps_done": 1}) == []
+
+
+def test_a_chain_that_began_under_another_name_says_where_and_counts_every_stage(model_cards):
+    # x8_feature (373 steps) started from x8_pixel; the new one is its fine-tune in two stages
+    pixel = {"name": "x8_pixel", "commit": "ccccccc", **shipped("ccccccc", 648, 30 * 60)}
+    origin = {"name": "x8_feature", "commit": "ddddddd", **shipped("ddddddd", 373, 24 * 60), "ancestors": [pixel]}
+    t = {"task": "super_resolution", "loss": "feature", "fine_tune_of": origin, "train_seconds": 25 * 60,
+         "stages": [{"steps_done": 550, "train_seconds": 24 * 60}]}
+    text = model_cards.lineage_sentence(t)
+    assert text.startswith(" A fine-tune with the feature loss in 2 stages (earlier stage: 550 steps in 24 min) "
+                           "of the `x8_feature` shipped before (git ddddddd: 373 steps, 24 min, float32; "
+                           "which started from the shipped `x8_pixel`, git ccccccc: 648 steps, 30 min, float32)")
+    assert text.endswith("; 103 min of training in all.")  # 30 + 24 + 24 + 25
