@@ -142,6 +142,12 @@ def shipped_commit(name: str, digest: str) -> tuple[str, dict] | None:
     return None
 
 
+def lineage_entry(name: str, commit: str, t: dict) -> dict:
+    """One earlier model of a card's lineage: its shipped name, git commit, and from its training info
+    ``t`` the steps, time and precision the card names and adds up."""
+    return {"name": name, "commit": commit, **{k: t.get(k) for k in ("steps_done", "train_seconds", "precision")}}
+
+
 def earlier_fine_tunes(t: dict) -> list[dict]:
     """The shipped models that ``t`` (a shipped model's training info) was itself fine-tuned from,
     nearest first (git commit, steps, time, precision): a fine-tune of a fine-tune names them all,
@@ -149,8 +155,7 @@ def earlier_fine_tunes(t: dict) -> list[dict]:
     origin = t.get("fine_tune_of")
     if not origin:
         return []
-    own = {k: origin.get(k) for k in ("name", "commit", "steps_done", "train_seconds", "precision")}
-    return [own] + list(origin.get("ancestors", []))
+    return [lineage_entry(origin.get("name"), origin.get("commit"), origin)] + list(origin.get("ancestors", []))
 
 
 def started_from_another(t: dict) -> list[dict]:
@@ -165,8 +170,7 @@ def started_from_another(t: dict) -> list[dict]:
     found = shipped_commit(name, t["init_from_digest"])
     if found is None:
         return []
-    commit, start = found
-    return [{"name": name, "commit": commit, **{k: start.get(k) for k in ("steps_done", "train_seconds", "precision")}}]
+    return [lineage_entry(name, *found)]
 
 
 def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
@@ -342,11 +346,13 @@ def lineage_sentence(t: dict) -> str:
     chain = earlier_fine_tunes(t)  # the model this run started from, then the ones that model started from
     described = [f"git {o['commit']}: {o['steps_done']} steps, {(o['train_seconds'] or 0) / 60:.0f} min, "
                  f"{o['precision']}" for o in chain]
-    # an earlier model of another name is where the chain began (x8_feature from x8_pixel)
-    text = (f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before ({described[0]}"
-            + "".join(f"; which started from the shipped `{o['name']}`, {d}" if o.get("name", origin["name"]) != origin["name"]
-                      else f"; itself a fine-tune of the one before, {d}" for o, d in zip(chain[1:], described[1:]))
-            + ")")
+    text = f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before ({described[0]}"
+    for o, d in zip(chain[1:], described[1:]):
+        if o.get("name", origin["name"]) == origin["name"]:
+            text += f"; itself a fine-tune of the one before, {d}"
+        else:  # a model of another name is where the chain began (x8_feature from x8_pixel)
+            text += f"; which started from the shipped `{o['name']}`, {d}"
+    text += ")"
     if len(chain) > 1 or parts:  # the whole training time, this run's and every earlier stage's and model's
         seconds = (t.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in t.get("stages", []))
         seconds += sum(o.get("train_seconds") or 0 for o in chain)
