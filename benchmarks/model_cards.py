@@ -144,8 +144,17 @@ def shipped_commit(name: str, digest: str) -> tuple[str, dict] | None:
 
 def lineage_entry(name: str, commit: str, t: dict) -> dict:
     """One earlier model of a card's lineage: its shipped name, git commit, and from its training info
-    ``t`` the steps, time and precision the card names and adds up."""
-    return {"name": name, "commit": commit, **{k: t.get(k) for k in ("steps_done", "train_seconds", "precision")}}
+    ``t`` the steps, time and precision the card names and adds up, with the steps and time of its own
+    earlier stages (a model shipped as a run resumed from an unshipped one) when it had some."""
+    entry = {"name": name, "commit": commit, **{k: t.get(k) for k in ("steps_done", "train_seconds", "precision")}}
+    if t.get("stages"):
+        entry["stages"] = [{k: st.get(k) for k in ("steps_done", "train_seconds")} for st in t["stages"]]
+    return entry
+
+
+def lineage_seconds(entry: dict) -> float:
+    """Training seconds of one earlier model of a lineage, its own earlier stages included."""
+    return (entry.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in entry.get("stages", []))
 
 
 def earlier_fine_tunes(t: dict) -> list[dict]:
@@ -188,10 +197,9 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
     shipped = shipped_commit(name, first["init_from_digest"]) if first.get("init_from") else None
     if shipped is not None:
         commit, t = shipped
-        info["fine_tune_of"] = {"name": name, "commit": commit, "file": f"{name}_before.safetensors",
-                                "digest": first["init_from_digest"], "steps_done": t.get("steps_done"),
-                                "train_seconds": t.get("train_seconds"), "hardware": t.get("hardware"),
-                                "precision": t.get("precision"), "command": t.get("command"),
+        info["fine_tune_of"] = {**lineage_entry(name, commit, t), "file": f"{name}_before.safetensors",
+                                "digest": first["init_from_digest"], "hardware": t.get("hardware"),
+                                "command": t.get("command"),
                                 "ancestors": earlier_fine_tunes(t) + started_from_another(t)}
         first["init_from_ref"] = info["fine_tune_of"]["file"]
     if before:
@@ -345,7 +353,9 @@ def lineage_sentence(t: dict) -> str:
     stages = f" in {len(parts) + 1} stages (earlier stage: {'; '.join(parts)})" if parts else ""
     chain = earlier_fine_tunes(t)  # the model this run started from, then the ones that model started from
     described = [f"git {o['commit']}: {o['steps_done']} steps, {(o['train_seconds'] or 0) / 60:.0f} min, "
-                 f"{o['precision']}" for o in chain]
+                 f"{o['precision']}" + "".join(f", after an earlier stage of {st['steps_done']} steps in "
+                                               f"{(st['train_seconds'] or 0) / 60:.0f} min" for st in o.get("stages", []))
+                 for o in chain]
     text = f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before ({described[0]}"
     for o, d in zip(chain[1:], described[1:]):
         if o.get("name", origin["name"]) == origin["name"]:
@@ -353,9 +363,9 @@ def lineage_sentence(t: dict) -> str:
         else:  # a model of another name is where the chain began (x8_feature from x8_pixel)
             text += f"; which started from the shipped `{o['name']}`, {d}"
     text += ")"
-    if len(chain) > 1 or parts:  # the whole training time, this run's and every earlier stage's and model's
+    if len(chain) > 1 or parts or chain[0].get("stages"):  # the whole training time, this run's and every earlier stage's and model's
         seconds = (t.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in t.get("stages", []))
-        seconds += sum(o.get("train_seconds") or 0 for o in chain)
+        seconds += sum(lineage_seconds(o) for o in chain)
         text += f"; {seconds / 60:.0f} min of training in all"
     return text + "."
 

@@ -63,3 +63,17 @@ def test_a_chain_that_began_under_another_name_says_where_and_counts_every_stage
                            "of the `x8_feature` shipped before (git ddddddd: 373 steps, 24 min, float32; "
                            "which started from the shipped `x8_pixel`, git ccccccc: 648 steps, 30 min, float32)")
     assert text.endswith("; 103 min of training in all.")  # 30 + 24 + 24 + 25
+
+
+def test_an_earlier_model_shipped_after_stages_of_its_own_counts_them(model_cards):
+    # x8_feature shipped as a run resumed from an unshipped stage (550 steps, 22 min), then fine-tuned again
+    staged = {**shipped("eeeeeee", 606, 25 * 60), "stages": [{"command": "train-sr ...", "steps_done": 550,
+                                                             "train_seconds": 22 * 60}]}
+    entry = model_cards.lineage_entry("x8_feature", "eeeeeee", staged)
+    assert entry["stages"] == [{"steps_done": 550, "train_seconds": 22 * 60}]  # the command is not carried
+    origin = {**entry, "ancestors": []}
+    text = model_cards.lineage_sentence({"task": "super_resolution", "loss": "feature", "fine_tune_of": origin,
+                                         "train_seconds": 24 * 60})
+    assert text == (" A fine-tune with the feature loss of the `x8_feature` shipped before (git eeeeeee: 606 steps, "
+                    "25 min, float32, after an earlier stage of 550 steps in 22 min); 71 min of training in all.")
+    assert "stages" not in model_cards.lineage_entry("x8_feature", "fffffff", shipped("fffffff", 373, 60))
