@@ -153,8 +153,17 @@ def lineage_entry(name: str, commit: str, t: dict) -> dict:
 
 
 def lineage_seconds(entry: dict) -> float:
-    """Training seconds of one earlier model of a lineage, its own earlier stages included."""
+    """Training seconds of a model (a lineage entry or a training info), its own earlier stages included."""
     return (entry.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in entry.get("stages", []))
+
+
+def describe_entry(entry: dict) -> str:
+    """"git COMMIT: N steps, M min, PRECISION[, after an earlier stage of ...]" for a lineage entry."""
+    text = f"git {entry['commit']}: {entry['steps_done']} steps, {(entry['train_seconds'] or 0) / 60:.0f} min, " \
+           f"{entry['precision']}"
+    for stage in entry.get("stages", []):
+        text += f", after an earlier stage of {stage['steps_done']} steps in {(stage['train_seconds'] or 0) / 60:.0f} min"
+    return text
 
 
 def earlier_fine_tunes(t: dict) -> list[dict]:
@@ -352,10 +361,7 @@ def lineage_sentence(t: dict) -> str:
             else f" with the {t['loss']} loss" if t.get("task") == "super_resolution" else "")
     stages = f" in {len(parts) + 1} stages (earlier stage: {'; '.join(parts)})" if parts else ""
     chain = earlier_fine_tunes(t)  # the model this run started from, then the ones that model started from
-    described = [f"git {o['commit']}: {o['steps_done']} steps, {(o['train_seconds'] or 0) / 60:.0f} min, "
-                 f"{o['precision']}" + "".join(f", after an earlier stage of {st['steps_done']} steps in "
-                                               f"{(st['train_seconds'] or 0) / 60:.0f} min" for st in o.get("stages", []))
-                 for o in chain]
+    described = [describe_entry(o) for o in chain]
     text = f" A fine-tune{term}{stages} of the `{origin['name']}` shipped before ({described[0]}"
     for o, d in zip(chain[1:], described[1:]):
         if o.get("name", origin["name"]) == origin["name"]:
@@ -363,9 +369,9 @@ def lineage_sentence(t: dict) -> str:
         else:  # a model of another name is where the chain began (x8_feature from x8_pixel)
             text += f"; which started from the shipped `{o['name']}`, {d}"
     text += ")"
-    if len(chain) > 1 or parts or chain[0].get("stages"):  # the whole training time, this run's and every earlier stage's and model's
-        seconds = (t.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in t.get("stages", []))
-        seconds += sum(lineage_seconds(o) for o in chain)
+    if len(chain) > 1 or parts or chain[0].get("stages"):
+        # the whole training time: this run's, its earlier stages', and every earlier model's with its stages
+        seconds = lineage_seconds(t) + sum(lineage_seconds(o) for o in chain)
         text += f"; {seconds / 60:.0f} min of training in all"
     return text + "."
 
