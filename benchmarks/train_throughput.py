@@ -14,7 +14,8 @@ Images per second of one training step (forward, backward, Adam) of
 
 on the same batch sizes and image sizes, in one process, interleaved (round-robin), reporting
 medians after warm-up, so background load hits all of them alike. Results:
-``benchmarks/results/train_throughput_<threads>t.json``.
+``benchmarks/results/train_throughput_<threads>t.json``, or ``train_throughput_<threads>t_bf16.json`` on a CPU
+with native bf16 (where "ours" runs in bf16 autocast), so the two kinds of machine keep separate records.
 
 Also tried and measured here (``--variants``): channels-last with and without bf16 (style and SR), and
 ``torch.compile`` (kept only behind a flag if it wins by >= 1.2x including its compile time).
@@ -33,8 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
-from perceptual_utils.config import autocast_dtype
+from perceptual_utils.config import autocast_dtype, cpu_has_native_bf16
 from perceptual_utils.vgg.network import IMAGENET_MEAN, IMAGENET_STD
+from perceptual_utils.model_io import atomic_write
 from perceptual_utils.losses import PerceptualLoss, feature_reconstruction_loss, pixel_loss
 from perceptual_utils.sr.net import SuperResolutionNet
 from perceptual_utils.sr.training import SRLoss
@@ -216,9 +218,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     style = torch.rand(3, 256, 256)
-    report = {"machine": f"{platform.machine()} CPU, {args.threads} threads, torch {torch.__version__}",
+    report = {"machine": f"{platform.machine()} CPU{' with native bf16' if cpu_has_native_bf16() else ''}, "
+                         f"{args.threads} threads, torch {torch.__version__}",
               "bf16": str(autocast_dtype(torch.device("cpu"))), "batch": args.batch, "sizes": {}}
-    previous = RESULTS / f"train_throughput_{args.threads}t.json"
+    previous = result_path(args.threads)
     if args.no_style and previous.is_file():  # keep the style rows of an earlier run
         report["sizes"] = json.loads(previous.read_text()).get("sizes", {})
     for size in [] if args.no_style else args.sizes:
@@ -242,7 +245,7 @@ def main() -> None:
             print(f"  {name:32s} {r['images_per_second']:6.2f} images/s  ({r['seconds_per_step']:.3f} s/step, "
                   f"{r['images_per_second'] / peer:.2f}x peer)")
         report["sizes"][str(size)] = result
-        save(report, args.threads)
+        save(report, previous)
     if not args.no_sr:
         steps = {"ours x4 feature (cpu recipe)": make_our_sr_step("feature", 8, 96, "modern", True),
                  "ours x4 pixel (cpu recipe)": make_our_sr_step("pixel", 8, 96, "modern", True),
@@ -255,14 +258,18 @@ def main() -> None:
         for name, r in result.items():
             print(f"  {name:32s} {r['images_per_second']:6.2f} patches/s ({r['seconds_per_step']:.3f} s/step)")
         report["sr"] = result
-    print(f"written: {save(report, args.threads)}")
+    print(f"written: {save(report, previous)}")
 
 
-def save(report: dict, threads: int) -> Path:
+def result_path(threads: int) -> Path:
+    """Where this machine's results go: a CPU with native bf16 keeps its own file."""
+    suffix = "_bf16" if cpu_has_native_bf16() else ""
+    return RESULTS / f"train_throughput_{threads}t{suffix}.json"
+
+
+def save(report: dict, out: Path) -> Path:
     """Write the report so far (a long run that is cut short still leaves its finished sizes)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"train_throughput_{threads}t.json"
-    out.write_text(json.dumps(report, indent=2))
+    atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
     return out
 
 
