@@ -36,8 +36,8 @@ from torchvision.models import vgg as tv_vgg
 
 from perceptual_utils.config import autocast_dtype, cpu_has_native_bf16
 from perceptual_utils.vgg.network import IMAGENET_MEAN, IMAGENET_STD
-from perceptual_utils.model_io import atomic_write
 from perceptual_utils.losses import PerceptualLoss, feature_reconstruction_loss, pixel_loss
+from perceptual_utils.model_io import atomic_write
 from perceptual_utils.sr.net import SuperResolutionNet
 from perceptual_utils.sr.training import SRLoss
 from perceptual_utils.style.net import StyleTransferNet
@@ -221,9 +221,9 @@ def main() -> None:
     report = {"machine": f"{platform.machine()} CPU{' with native bf16' if cpu_has_native_bf16() else ''}, "
                          f"{args.threads} threads, torch {torch.__version__}",
               "bf16": str(autocast_dtype(torch.device("cpu"))), "batch": args.batch, "sizes": {}}
-    previous = result_path(args.threads)
-    if args.no_style and previous.is_file():  # keep the style rows of an earlier run
-        report["sizes"] = json.loads(previous.read_text()).get("sizes", {})
+    out_path = result_path(args.threads)
+    if args.no_style and out_path.is_file():  # keep the style rows of an earlier run
+        report["sizes"] = json.loads(out_path.read_text()).get("sizes", {})
     for size in [] if args.no_style else args.sizes:
         batch = torch.rand(args.batch, 3, size, size)
         steps = {"peer (pytorch/examples, fp32)": make_peer_step(style, batch),
@@ -245,7 +245,7 @@ def main() -> None:
             print(f"  {name:32s} {r['images_per_second']:6.2f} images/s  ({r['seconds_per_step']:.3f} s/step, "
                   f"{r['images_per_second'] / peer:.2f}x peer)")
         report["sizes"][str(size)] = result
-        save(report, previous)
+        save(report, out_path)
     if not args.no_sr:
         steps = {"ours x4 feature (cpu recipe)": make_our_sr_step("feature", 8, 96, "modern", True),
                  "ours x4 pixel (cpu recipe)": make_our_sr_step("pixel", 8, 96, "modern", True),
@@ -258,7 +258,7 @@ def main() -> None:
         for name, r in result.items():
             print(f"  {name:32s} {r['images_per_second']:6.2f} patches/s ({r['seconds_per_step']:.3f} s/step)")
         report["sr"] = result
-    print(f"written: {save(report, previous)}")
+    print(f"written: {save(report, out_path)}")
 
 
 def result_path(threads: int) -> Path:
