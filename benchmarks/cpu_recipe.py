@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-import torch
 
+from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.model_io import read_model_metadata
 from perceptual_utils.sr.evaluation import evaluate_methods
 from perceptual_utils.style.evaluation import gatys_checkerboard_ratio, score_style_model, scores_to_json, summarise
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cpu_recipe"
-
-
-def machine() -> str:
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def style_report(path: Path, photos: int, size: int, cap: int, starts: list[str], reference: int = 0,
@@ -88,7 +83,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.models:
         meta = read_model_metadata(path)
-        print(f"== {path.name} ({meta['kind']}) on {machine()}")
+        print(f"== {path.name} ({meta['kind']}) on {machine_description()}")
         styles = meta.get("training", {}).get("styles")
         if meta["kind"] == "style_transfer" and styles:  # multi-style: each painting's own objective
             report = {"kind": "style_transfer", "size": args.size, "cap": args.cap, "styles": {}}
@@ -107,7 +102,7 @@ def main() -> None:
                     lp = row.get("lpips")
                     print(f"   {label:8s} {row['set']:7s} x{report['scale']}: PSNR {row['psnr']:.2f}  "
                           f"SSIM {row['ssim']:.4f}  LPIPS {lp if lp is None else round(lp, 3)}")
-        report |= {"model": path.name, "machine": machine(), "training": meta.get("training", {})}
+        report |= {"model": path.name, "machine": machine_description(), "training": meta.get("training", {})}
         (args.out / f"{path.stem}.json").write_text(json.dumps(report, indent=2, default=str))
 
 

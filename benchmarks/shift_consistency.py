@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-import torch
 
+from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.model_io import atomic_write, load_model, read_model_metadata
 from perceptual_utils.shipped_models import list_models, models_dir
@@ -45,7 +44,7 @@ def main() -> None:
     args = p.parse_args()
     paths = [m / "model.safetensors" if m.is_dir() else m for m in (args.models or default_models())]
     photos = content_photos(args.photos, 256)
-    report = {"machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    report = {"machine": machine_description(),
               "photos": args.photos, "size": 256, "cap": args.cap, "models": {}}
     t0 = time.perf_counter()
     for path in paths:

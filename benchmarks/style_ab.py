@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
 
-from perceptual_utils.config import data_root
+from perceptual_utils.config import data_root, machine_description
 from perceptual_utils.datafiles import content_photos, default_training_data
 from perceptual_utils.images import save_image
 from perceptual_utils.model_io import load_model
@@ -96,7 +95,7 @@ def main() -> None:
     *names, stem = COMPARISONS[args.compare]
     stem += f"_seed{args.seed}" if args.seed else ""
     photos = content_photos(args.photos, 256)
-    report = {"machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
+    report = {"machine": machine_description(),
               "style": style.name, "steps": args.steps, "seed": args.seed, "photos": args.photos,
               "settings": {name: RUNS[name] for name in names}, "runs": {}}
     outputs = {}

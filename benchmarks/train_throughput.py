@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -34,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
-from perceptual_utils.config import autocast_dtype, cpu_has_native_bf16
+from perceptual_utils.config import autocast_dtype, cpu_has_native_bf16, machine_description
 from perceptual_utils.vgg.network import IMAGENET_MEAN, IMAGENET_STD
-from perceptual_utils.losses import PerceptualLoss, feature_reconstruction_loss, pixel_loss
+from perceptual_utils.losses import PerceptualLoss
 from perceptual_utils.model_io import atomic_write
 from perceptual_utils.sr.net import SuperResolutionNet
 from perceptual_utils.sr.training import SRLoss
@@ -218,10 +217,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     style = torch.rand(3, 256, 256)
-    report = {"machine": f"{platform.machine()} CPU{' with native bf16' if cpu_has_native_bf16() else ''}, "
-                         f"{args.threads} threads, torch {torch.__version__}",
+    native_bf16 = cpu_has_native_bf16()
+    report = {"machine": machine_description(args.threads),
               "bf16": str(autocast_dtype(torch.device("cpu"))), "batch": args.batch, "sizes": {}}
-    out_path = result_path(args.threads)
+    out_path = result_path(args.threads, native_bf16)
     if args.no_style and out_path.is_file():  # keep the style rows of an earlier run
         report["sizes"] = json.loads(out_path.read_text()).get("sizes", {})
     for size in [] if args.no_style else args.sizes:
@@ -254,16 +253,16 @@ def main() -> None:
             steps["ours x4 feature, channels-last"] = make_our_sr_step("feature", 8, 96, "modern", True, True)
             steps["ours x4 pixel, channels-last"] = make_our_sr_step("pixel", 8, 96, "modern", True, True)
         result = measure(steps, {k: 8 for k in steps}, args.rounds)
-        print(f"SR step, batch 8 of 96 px HR patches:")
+        print("SR step, batch 8 of 96 px HR patches:")
         for name, r in result.items():
             print(f"  {name:32s} {r['images_per_second']:6.2f} patches/s ({r['seconds_per_step']:.3f} s/step)")
         report["sr"] = result
     print(f"written: {save(report, out_path)}")
 
 
-def result_path(threads: int) -> Path:
+def result_path(threads: int, native_bf16: bool) -> Path:
     """Where this machine's results go: a CPU with native bf16 keeps its own file."""
-    suffix = "_bf16" if cpu_has_native_bf16() else ""
+    suffix = "_bf16" if native_bf16 else ""
     return RESULTS / f"train_throughput_{threads}t{suffix}.json"
 
 

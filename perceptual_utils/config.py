@@ -9,6 +9,7 @@ Environment variables
 from __future__ import annotations
 
 import os
+import platform
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,14 @@ def cpu_has_native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def machine_description(threads: int | None = None) -> str:
+    """One line naming the machine a benchmark ran on, for its JSON: architecture, native bf16 (which
+    decides whether training runs in bf16 autocast, so results from the two kinds differ), threads, torch."""
+    bf16 = " with native bf16" if cpu_has_native_bf16() else ""
+    threads = torch.get_num_threads() if threads is None else threads
+    return f"{platform.machine()} CPU{bf16}, {threads} threads, torch {torch.__version__}"
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

@@ -58,6 +58,15 @@ def test_autocast_dtype_follows_the_cpu(monkeypatch):
     assert config.autocast_dtype(torch.device("cpu")) is None
 
 
+def test_machine_description_says_whether_the_cpu_has_native_bf16(monkeypatch):
+    import perceptual_utils.config as config
+
+    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: True)
+    assert config.machine_description(1).endswith(f"CPU with native bf16, 1 threads, torch {torch.__version__}")
+    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: False)
+    assert " CPU, 3 threads, " in config.machine_description(3)
+
+
 def test_bf16_training_loss_stays_within_two_percent_of_fp32(loss_network):
     """Tolerance: bf16 keeps 8 bits of mantissa (relative rounding 0.4%); summed over VGG-16's
     layers the objective of a style-training batch differs from float32 by well under 2%."""
