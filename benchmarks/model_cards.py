@@ -58,7 +58,7 @@ def needs_shift_note(training: dict, summary: dict) -> bool:
 @functools.cache
 def shift_note() -> str:
     """What the shift-consistency term did, from ``benchmarks/shift_consistency.py``'s results
-    (README, "Checkerboard artefacts"); empty if that benchmark has not been run."""
+    (docs/artefacts.md, "Shift consistency"); empty if that benchmark has not been run."""
     if not SHIFT.is_file():
         return ""
     row = json.loads(SHIFT.read_text())["models"].get("starry_night_shift_consistency")

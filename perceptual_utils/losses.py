@@ -249,9 +249,9 @@ def jittered_crop(output: torch.Tensor, photo: torch.Tensor, grid_jitter: int) -
     the checkerboard of the first shipped CPU style models. A random phase per step makes such a
     pattern worth nothing on average. Our A/B (``benchmarks/style_ab.py --compare grid-jitter``):
     8 px cut the checkerboard energy 4.7x (seed 0) and 7x (seed 1) at about the same objective after
-    160 steps, but the benefit did not last over 518- and 2,000-step runs (README, "Known pain
-    points"); :func:`shift_consistency_loss` targets the pattern itself. ``0``: no crop (the
-    paper's loss).
+    160 steps, but the benefit did not last over 518- and 2,000-step runs (docs/artefacts.md, "Grid
+    jitter over longer runs"); :func:`shift_consistency_loss` targets the pattern itself. ``0``: no
+    crop (the paper's loss).
     ``output`` and ``photo`` (the content target: the input photo, or the HR image) have one size.
     """
     if grid_jitter <= 0:

@@ -150,7 +150,7 @@ def test_two_process_ddp_on_gloo(tiny_data, tmp_path, options):
 
 def test_global_residual_network_trains_and_round_trips(tiny_data, tmp_path):
     # Not asserted: that the loss falls. It does not, reliably: the unbounded output overshoots on the
-    # first Adam steps (README, "Checkerboard artefacts"), which is why the option is off by default.
+    # first Adam steps (docs/artefacts.md, "Global residual"), which is why the option is off by default.
     result = _train(tiny_data, tmp_path / "run", steps=8, variant="modern", global_residual=True)
     assert all(map(torch.isfinite, torch.tensor([row["total"] for row in result.history])))
     model = model_io.load_model(result.model_path, kind="style_transfer")

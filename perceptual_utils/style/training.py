@@ -163,7 +163,8 @@ def default_preview_images(size: int, root: str | os.PathLike | None = None, cou
 #: - the loss scores a crop of the output at a random offset of 0-7 px (``grid_jitter=8``, see
 #:   :func:`jittered_crop`), so the network's 4-px grid cannot lock onto VGG's pooling grid: it
 #:   cut the checkerboard of 160-step runs 5-7x (two seeds), but a 518-step twin pair measured no
-#:   benefit (README, "Known pain points"), so long runs may pass ``--grid-jitter 0``;
+#:   benefit (docs/artefacts.md, "Grid jitter over longer runs"), so long runs may pass
+#:   ``--grid-jitter 0``;
 #: - no shift-consistency term by default (``shift_weight=0``; see :func:`shift_consistency_loss`),
 #:   though it is what removes the checkerboard of longer runs: the output of the photo moved by
 #:   1-3 px must be the output moved likewise (the network is shift-equivariant only for 4-px
