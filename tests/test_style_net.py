@@ -185,3 +185,23 @@ def test_shift_inconsistency_is_zero_for_an_equivariant_network_and_grows_with_a
     net = StyleTransferNet("modern", channels=8, num_residual=1).train()
     assert shift_inconsistency(net, photo) > 1e-6
     assert net.training  # measured in eval mode, then left as it was
+
+
+def test_flat_bright_area_finds_a_smooth_bright_patch_in_a_textured_image():
+    from perceptual_utils.style.evaluation import flat_bright_area, flat_bright_mask
+
+    g = torch.Generator().manual_seed(0)
+    textured = 0.35 + 0.3 * torch.rand(3, 192, 192, generator=g)  # strokes everywhere: nothing counts
+    assert flat_bright_area(textured) == 0.0
+    yy, xx = torch.meshgrid(torch.arange(192.0), torch.arange(192.0), indexing="ij")
+    disc = (yy - 96) ** 2 + (xx - 64) ** 2 < 40 ** 2  # 14% of the image
+    blob = torch.where(disc, torch.full_like(textured, 0.95), textured)
+    # the disc, less a rim about 10 px wide where the contrast window still reaches the texture
+    assert 0.3 * disc.float().mean() < flat_bright_area(blob) < disc.float().mean()
+    mask = flat_bright_mask(blob)
+    assert mask[96, 64] and not mask[96, 160] and not (mask & ~disc).any()
+    # the same bright disc with the image's texture on it, or a smooth but dark one, is no blob
+    assert flat_bright_area(torch.where(disc, textured + 0.3, textured).clamp(0, 1)) == 0.0
+    assert flat_bright_area(torch.where(disc, torch.full_like(textured, 0.05), textured)) == 0.0
+    with pytest.raises(ValueError, match="RGB"):
+        flat_bright_area(textured[:1])

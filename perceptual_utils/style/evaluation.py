@@ -11,6 +11,9 @@ network costs more iterations to evaluate than a poor one, and the cap bounds th
 
 *Checkerboard energy*: :func:`~perceptual_utils.style.net.checkerboard_energy` of the output
 relative to the photo's own, the signature of uneven upsampling overlap (1.0: none added).
+
+*Flat-bright area*: :func:`flat_bright_area`, the share of the output covered by smooth, bright
+patches without brush strokes, where short instance-norm training leaves its "blobs".
 """
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..color import rgb_to_ycbcr
 from ..images import load_image
 from ..losses import PerceptualLoss, shift_difference
 from ..model_io import load_model
 from ..optimization.gatys import gatys_style_transfer
+from ..sr.degradation import gaussian_blur
 from ..vgg.cache import get_loss_network
 from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
 from .net import checkerboard_energy
@@ -169,6 +174,37 @@ def shift_inconsistency(model: nn.Module, photo: torch.Tensor, period: int = 4, 
     finally:
         model.train(was_training)
     return sum(values) / len(values)
+
+
+#: :func:`flat_bright_area`'s thresholds: "untextured" is local contrast below this share of the
+#: image's median, "bright" is above this quantile of its luma, "solid" is at least this share of
+#: a neighbourhood qualifying. Chosen by looking at masks on the shipped networks' outputs: they cover
+#: the pale blobs of ``wave`` and of a rejected ``paintings`` stage, and leave brush-stroked skies out.
+FLAT_TEXTURE_RATIO, FLAT_BRIGHT_QUANTILE, FLAT_SOLID_SHARE = 0.3, 0.75, 0.8
+
+
+def flat_bright_mask(image: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` bool mask of :func:`flat_bright_area`'s pixels (for pictures of what it counts)."""
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"flat_bright_mask: expected a (3, H, W) RGB image, got shape {tuple(image.shape)}")
+    luma = rgb_to_ycbcr(image.float().clamp(0, 1))[:1]
+    detail = luma - gaussian_blur(luma, 1.0)  # what brush strokes and fine texture add
+    contrast = gaussian_blur(detail.pow(2), 4.0).sqrt()  # their local RMS over a ~10 px neighbourhood
+    flat = contrast < FLAT_TEXTURE_RATIO * contrast.median()
+    bright = luma > torch.quantile(luma.flatten(), FLAT_BRIGHT_QUANTILE)
+    solid = gaussian_blur((flat & bright).float(), 3.0) > FLAT_SOLID_SHARE  # patches, not speckle
+    return solid[0]
+
+
+def flat_bright_area(image: torch.Tensor) -> float:
+    """Share of a stylised image (``(3, H, W)`` in [0, 1]) that is a smooth, bright patch: the
+    pixels in the brightest quarter of its luma whose local contrast (what a sigma = 1 blur takes
+    away, RMS over a sigma = 4 neighbourhood) is under 0.3x the image's median, kept where they
+    form solid patches. Short instance-norm training paints such patches into skies and water
+    ("blobs", the droplets Karras et al. 2020 trace to instance normalisation), and the
+    checkerboard energy and the objective do not see them. A painting left genuinely plain there
+    counts too, so compare networks on the same photos, not against 0."""
+    return float(flat_bright_mask(image).float().mean())
 
 
 def summarise(scores: Sequence[PhotoScore], cap: int) -> dict[str, Any]:
