@@ -191,6 +191,33 @@ def test_pixel_weight_is_recorded_and_refused_with_the_pixel_loss(tiny_root, tmp
     assert run_cli(*base, "--loss", "feature", "--out", tmp_path / "mixed") == 0
     assert read_model_metadata(tmp_path / "mixed" / "model.safetensors")["training"]["pixel_weight"] == 100.0
 
+def test_feature_layer_is_trained_recorded_and_kept_on_resume(tiny_root, tmp_path, run_cli, capsys):
+    from perceptual_utils.model_io import read_model_metadata
+
+    base = ["train-sr", "--data", tiny_root / "train" / "one", "--scale", "4", "--channels", "8",
+            "--num-residual", "1", "--patch", "40", "--batch-size", "2", "--recipe", "paper", "--no-progress",
+            "--out", tmp_path / "deep"]
+    assert run_cli(*base, "--steps", "1", "--feature-layer", "relu3_3") == 0
+    assert read_model_metadata(tmp_path / "deep" / "model.safetensors")["training"]["layer"] == "relu3_3"
+    capsys.readouterr()
+    # resuming the run with another layer would mix two objectives in one history: refused, in one line
+    assert run_cli(*base, "--steps", "2", "--feature-layer", "relu2_2") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "layer" in err and len(err.splitlines()) == 1, err
+
+
+def test_unknown_feature_layer_is_refused(tiny_root, tmp_path, run_cli, capsys):
+    from perceptual_utils.sr.training import train_sr
+
+    with pytest.raises(ValueError, match="relu9_9"):
+        train_sr(tiny_root / "train" / "one", tmp_path / "bad", feature_layer="relu9_9", steps=1)
+    with pytest.raises(SystemExit) as exit_:  # argparse's own one-line error for a bad choice
+        run_cli("train-sr", "--data", tiny_root / "train" / "one", "--feature-layer", "relu9_9",
+                "--out", tmp_path / "bad")
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and "relu9_9" in err and len(err.splitlines()) == 1, err
+
+
 def test_upscale_cli(tiny_root, tmp_path, run_cli, capsys):
     model = save_model(SuperResolutionNet(scale=4, channels=8, num_residual=1), tmp_path / "x4.safetensors")
     bad = tmp_path / "in" / "broken.png"

@@ -30,7 +30,7 @@ from ..training import (TrainResult, TrainSettings, add_training_arguments, plan
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
 from ..validation import check_training_args
-from ..vgg.network import CONTENT_LAYER, LossNetwork, require_layers
+from ..vgg.network import CONTENT_LAYER, VGG16_LAYERS, LossNetwork, require_layers
 from .degradation import bicubic_upsample, degrade, make_lr_hr_pair
 from .net import SuperResolutionNet
 
@@ -163,6 +163,7 @@ def train_sr(
     *,
     net: dict[str, Any] | None = None,
     loss: str = "feature",
+    feature_layer: str = CONTENT_LAYER,
     train: TrainSettings | None = None,
     vgg_weights: str | os.PathLike | None = None,
     **options: Any,
@@ -182,7 +183,9 @@ def train_sr(
         out_dir: run folder (checkpoint, model.safetensors, history.csv, previews/).
         net: :class:`SuperResolutionNet` options (:data:`SR_NET_KEYS`): ``scale`` 2, 4 or 8
             (default 4), ``variant`` ``"paper"`` or ``"modern"`` (default: the recipe's), ...
-        loss: ``"feature"`` (relu2_2 feature reconstruction) or ``"pixel"`` (per-pixel baseline).
+        loss: ``"feature"`` (feature reconstruction at ``feature_layer``) or ``"pixel"`` (per-pixel baseline).
+        feature_layer: VGG-16 layer of the feature loss: the paper's ``relu2_2`` by default; deeper
+            layers (SRGAN and ESRGAN use the fifth block) trade more pixel fidelity for texture.
         train: an :class:`SRTrainSettings` (steps, batch size, learning rate, patch, resume, ...).
         vgg_weights: VGG-16 weights file of the feature loss (the older keyword ``weights`` is the same).
 
@@ -198,6 +201,8 @@ def train_sr(
     scale = int(net.pop("scale", 4))
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if feature_layer not in VGG16_LAYERS:
+        raise ValueError(f"unknown VGG-16 layer {feature_layer!r}; choose from {', '.join(VGG16_LAYERS)}")
     r = train.resolve(SR_RECIPES, variant=net.pop("variant", None))
     patch = int(r["patch"][int(scale)] if isinstance(r["patch"], dict) else r["patch"])
     if patch < 1 or patch % scale:
@@ -210,8 +215,8 @@ def train_sr(
     resize = max(int(resize), patch) if resize else (0 if resize == 0 else None)
     dataset = ImageFolderDataset(data, size=patch, resize_short=resize,
                                  transform=make_lr_hr_pair(scale, train.sigma), seed=train.seed)
-    loss_fn = SRLoss(loss, vgg_weights=vgg_weights, grid_jitter=r["grid_jitter"] if loss == "feature" else 0,
-                     pixel_weight=r["pixel_weight"])
+    loss_fn = SRLoss(loss, feature_layer, vgg_weights=vgg_weights,
+                     grid_jitter=r["grid_jitter"] if loss == "feature" else 0, pixel_weight=r["pixel_weight"])
 
     def make_batch() -> tuple[torch.Tensor, torch.Tensor]:
         pairs = [dataset[i] for i in range(int(r["batch_size"]))]
@@ -222,7 +227,7 @@ def train_sr(
     preview_src = load_image(train.preview_image) if train.preview_image else _first_readable(data)
     config = train.loop_config(r, total_steps, channels_last, out_dir)
     info = {"task": "super_resolution", "recipe": r["recipe"], "scale": int(scale), "loss": loss,
-            "layer": CONTENT_LAYER if loss == "feature" else None, "data": str(data), "patch": int(patch),
+            "layer": feature_layer if loss == "feature" else None, "data": str(data), "patch": int(patch),
             "sigma": float(train.sigma), "resize_short": resize, **initialised}
     if loss_fn.grid_jitter:  # recorded only when used: runs without it keep their old settings (and resume)
         info["grid_jitter"] = loss_fn.grid_jitter
@@ -246,7 +251,8 @@ def _run(args: argparse.Namespace) -> int:
                              "upsample": args.upsample}.items() if v is not None}
     train = SRTrainSettings.from_args(args, patch=args.patch, sigma=args.sigma, grid_jitter=args.grid_jitter,
                                       pixel_weight=args.pixel_weight)
-    result = train_sr(args.data, args.out, net=net, loss=args.loss, train=train, vgg_weights=args.weights)
+    result = train_sr(args.data, args.out, net=net, loss=args.loss, feature_layer=args.feature_layer, train=train,
+                      vgg_weights=args.weights)
     return report_training(result, args, kind="super_resolution")
 
 
@@ -259,6 +265,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                                    "the last checkpoint in --out.")
     p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
     p.add_argument("--loss", default="feature", choices=LOSSES)
+    p.add_argument("--feature-layer", default=CONTENT_LAYER, choices=VGG16_LAYERS, metavar="LAYER",
+                   help=f"VGG-16 layer of the feature loss (default and paper: {CONTENT_LAYER})")
     p.add_argument("--data", default=None, help="folder of training images (default: data/train/coco_mini or t91)")
     add_training_arguments(p, recipes=SR_RECIPES)
     p.add_argument("--patch", type=int, help="HR patch side in px (paper: 288; cpu: 96/96/128 at x2/x4/x8)")
