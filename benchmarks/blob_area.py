@@ -9,7 +9,8 @@ blob in every painting's sky (``benchmarks/results/paintings_stage3.json``).
 
 Default models: every shipped style model. Run folders work too (their ``model.safetensors``).
 ``--picture F`` also draws each output beside the same output with the counted pixels in magenta.
-Results: ``benchmarks/results/blob_area.json``.
+Results: ``benchmarks/results/blob_area.json``, each model's numbers with the digest of the weights
+they were measured on; ``benchmarks/model_cards.py`` puts them on the cards of models whose weights match.
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ import torch
 from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.images import save_image
-from perceptual_utils.model_io import atomic_write, load_model
+from safetensors.torch import load_file
+
+from perceptual_utils.model_io import atomic_write, load_model, tensors_digest
 from perceptual_utils.shipped_models import list_models
 from perceptual_utils.style.evaluation import flat_bright_mask
 from perceptual_utils.style.stylize import style_names, stylize
@@ -53,7 +56,7 @@ def main() -> None:
         net = load_model(path, kind="style_transfer").float().eval()
         names = style_names(net) or [f"style {i}" for i in range(int(getattr(net, "num_styles", 1)))]
         multi = int(getattr(net, "num_styles", 1)) > 1
-        entry = {}
+        entry = {"tensor_sha256": tensors_digest(load_file(str(path)))}  # which weights these numbers belong to
         for index, style in enumerate(names):
             areas = []
             for photo in photos:

@@ -28,6 +28,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "cpu_recipe"
 STYLE_TARGET = 50  # Gatys-equivalent iterations from the photo at 256 px (the paper: 50-100)
 GAP = ROOT / "benchmarks" / "results" / "style_gap.json"  # written by benchmarks/style_gap.py
 SHIFT = ROOT / "benchmarks" / "results" / "shift_consistency.json"  # benchmarks/shift_consistency.py
+BLOBS = ROOT / "benchmarks" / "results" / "blob_area.json"  # benchmarks/blob_area.py
 
 
 @functools.cache
@@ -38,6 +39,23 @@ def _style_gaps() -> dict:
 def style_gap(label: str) -> dict | None:
     """``benchmarks/style_gap.py``'s numbers for one style (``model`` or ``model/painting``), if measured."""
     return _style_gaps().get(label)
+
+
+def blob_areas(name: str, path: Path) -> dict | None:
+    """``benchmarks/blob_area.py``'s ``{style: {"mean", "per_photo"}}`` for a shipped model, if it was
+    measured on these very weights (a re-shipped model's old numbers are left off its card)."""
+    from perceptual_utils.model_io import _read_tensors
+
+    models = json.loads(BLOBS.read_text())["models"] if BLOBS.is_file() else {}
+    entry = dict(models.get(name, {}))
+    if entry.pop("tensor_sha256", None) != tensors_digest(_read_tensors(path)[0]):
+        return None
+    return entry
+
+
+def blob_sentence(area: dict) -> str:
+    return (f"{100 * area['mean']:.2f}% of the outputs (per photo "
+            f"{' / '.join(f'{100 * a:.2f}' for a in area['per_photo'])})")
 
 
 def gap_sentence(gap: dict) -> str:
@@ -322,7 +340,7 @@ def _minutes(info: dict) -> str:
     return f"{seconds / 60:.0f} min" if seconds else "see the command's --time-budget"
 
 
-def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
+def style_card(name: str, meta: dict, report: dict | None, path: Path) -> list[str]:
     t = meta["training"]
     lines = [f"### `{name}` — {Path(t['style']).stem.replace('_', ' ')}", ""]
     crops = ", then ".join(f"{size} px" + (f" from step {first}" if first else "")
@@ -348,6 +366,9 @@ def style_card(name: str, meta: dict, report: dict | None) -> list[str]:
             lines.append(f"- **How far** (`benchmarks/style_gap.py`, objective means over the photos): {gap_sentence(gap)}.")
         lines.append(f"- **Checkerboard energy** of the outputs: {s['checkerboard_ratio_mean']:.2f}x the photos' own "
                      f"(1.0 = none added){shift_note() if needs_shift_note(t, s) else ''}.")
+    blobs = blob_areas(name, path)
+    if blobs:
+        lines.append(f"- **Flat-bright area** (`benchmarks/blob_area.py`): {blob_sentence(next(iter(blobs.values())))}.")
     return lines + [""]
 
 
@@ -387,7 +408,7 @@ def single_style_reports() -> dict[str, tuple[str, dict]]:
     return found
 
 
-def multi_style_card(name: str, meta: dict, report: dict | None) -> list[str]:
+def multi_style_card(name: str, meta: dict, report: dict | None, path: Path) -> list[str]:
     t = meta["training"]
     styles = t["styles"]
     crops = ", then ".join(f"{size} px" + (f" from step {first}" if first else "")
@@ -433,6 +454,10 @@ def multi_style_card(name: str, meta: dict, report: dict | None) -> list[str]:
             gap = style_gap(f"{name}/{style}")
             if gap:
                 lines.append(f"- **How far**, {style} (`benchmarks/style_gap.py`): {gap_sentence(gap)}.")
+    blobs = blob_areas(name, path)
+    if blobs and len(blobs) == len(styles):  # measured in training order, under the run's own style names
+        lines.append("- **Flat-bright area** (`benchmarks/blob_area.py`): "
+                     + "; ".join(f"{style} {blob_sentence(area)}" for style, area in zip(styles, blobs.values())) + ".")
     return lines + [""]
 
 
@@ -500,7 +525,10 @@ def write_cards() -> Path:
            "`benchmarks/results/cpu_recipe/`); this page is generated from those files by `benchmarks/model_cards.py`.",
            "", "How to read the style numbers: *Gatys-equivalent iterations* is how many L-BFGS iterations of Gatys'",
            "method, with the same objective, reach the network's objective on a held-out photo (the paper's Fig. 5).",
-           "The paper's networks (40k steps on a GPU) match 50-100. Ours had minutes on one CPU core.", ""]
+           "The paper's networks (40k steps on a GPU) match 50-100. Ours had minutes on one CPU core.",
+           "*Flat-bright area* is the share of the outputs covered by smooth bright patches without brush strokes,",
+           "where short instance-norm training leaves its blobs; a plain bright sky counts too, so it compares",
+           "models (and stages of one model) on the same photos rather than meeting a bar.", ""]
     files = sorted(folder.glob("*.safetensors"))
     for kind, title, card in (("style_transfer", "## Style transfer", style_card),
                               ("super_resolution", "## Super-resolution", sr_card)):
@@ -512,7 +540,10 @@ def write_cards() -> Path:
             report_path = RESULTS / f"{path.stem}.json"
             report = json.loads(report_path.read_text()) if report_path.is_file() else None
             multi = kind == "style_transfer" and meta.get("training", {}).get("styles")
-            out += (multi_style_card if multi else card)(path.stem, meta, report)
+            if kind == "style_transfer":  # style cards also look up the blob measure of these weights
+                out += (multi_style_card if multi else style_card)(path.stem, meta, report, path)
+            else:
+                out += card(path.stem, meta, report)
             out.append(f"File size: {path.stat().st_size / 1e6:.1f} MB.")
             out.append("")
     teaching = sorted((folder / "teaching").glob("*.safetensors"))

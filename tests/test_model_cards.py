@@ -77,3 +77,26 @@ def test_an_earlier_model_shipped_after_stages_of_its_own_counts_them(model_card
     assert text == (" A fine-tune with the feature loss of the `x8_feature` shipped before (git eeeeeee: 606 steps, "
                     "25 min, float32, after an earlier stage of 550 steps in 22 min); 71 min of training in all.")
     assert "stages" not in model_cards.lineage_entry("x8_feature", "fffffff", shipped("fffffff", 373, 60))
+
+
+def test_a_card_shows_the_blob_measure_only_for_the_weights_it_was_measured_on(model_cards, tmp_path, monkeypatch):
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    from perceptual_utils.model_io import save_model, tensors_digest
+    from perceptual_utils.style.net import StyleTransferNet
+
+    path = save_model(StyleTransferNet("modern"), tmp_path / "tiny.safetensors")
+    area = {"mean": 0.012, "per_photo": [0.01, 0.02, 0.0, 0.018]}
+    blobs = tmp_path / "blob_area.json"
+    monkeypatch.setattr(model_cards, "BLOBS", blobs)
+    blobs.write_text(json.dumps({"models": {"tiny": {"tensor_sha256": tensors_digest(load_file(path)),
+                                                     "tiny_style": area}}}))
+    assert model_cards.blob_areas("tiny", path) == {"tiny_style": area}
+    assert model_cards.blob_sentence(area) == "1.20% of the outputs (per photo 1.00 / 2.00 / 0.00 / 1.80)"
+    assert model_cards.blob_areas("other", path) is None  # never measured
+    torch.manual_seed(1)
+    save_model(StyleTransferNet("modern"), path)  # re-shipped with other weights: the old numbers are stale
+    assert model_cards.blob_areas("tiny", path) is None
