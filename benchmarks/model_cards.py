@@ -20,6 +20,7 @@ from perceptual_utils.model_io import load_model, read_model_metadata, save_mode
 from perceptual_utils.sr.evaluation import PAPER_RESULTS
 from perceptual_utils.sr.training import SR_RECIPES
 from perceptual_utils.style.training import STYLE_RECIPES
+from perceptual_utils.vgg.network import CONTENT_LAYER
 from perceptual_utils.shipped_models import models_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +104,8 @@ def command_for(training: dict) -> str:
         run = training.get("run_name", f"x{training['scale']}_{training['loss']}")
         cmd = (f"python -m perceptual_utils train-sr --scale {training['scale']} --loss {training['loss']} "
                f"--data data/train/{data} --out runs/{run}")
+        if training["loss"] == "feature" and training.get("layer", CONTENT_LAYER) != CONTENT_LAYER:
+            cmd += f" --feature-layer {training['layer']}"  # not the paper's relu2_2
     if training.get("init_from"):  # fine-tuned: the model it started from, by its shipped name or a file
         cmd += f" --init-from {training.get('init_from_ref', Path(training['init_from']).stem)}"
     cmd += "".join(f" {flag} {value:g}" for flag, value in settings_off_recipe(training).items())

@@ -100,3 +100,11 @@ def test_a_card_shows_the_blob_measure_only_for_the_weights_it_was_measured_on(m
     torch.manual_seed(1)
     save_model(StyleTransferNet("modern"), path)  # re-shipped with other weights: the old numbers are stale
     assert model_cards.blob_areas("tiny", path) is None
+
+
+def test_the_reproducing_command_names_a_feature_layer_other_than_the_papers(model_cards):
+    sr = {"task": "super_resolution", "recipe": "cpu", "scale": 4, "loss": "feature", "data": "data/train/coco_mini",
+          "lr": 5e-4, "steps": 100, "layer": "relu2_2"}
+    assert "--feature-layer" not in model_cards.command_for(sr)
+    assert "--feature-layer relu3_3" in model_cards.command_for(sr | {"layer": "relu3_3"})
+    assert "--feature-layer" not in model_cards.command_for(sr | {"loss": "pixel", "layer": None})
