@@ -487,19 +487,23 @@ def sr_verdict(loss: str, scale: int, net: dict, bic: dict) -> str:
 
 def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
     t = meta["training"]
-    lines = [f"### `{name}` — x{t['scale']}, {t['loss']} loss", ""]
+    layer = t.get("layer") or CONTENT_LAYER
+    paper_layer = t["loss"] != "feature" or layer == CONTENT_LAYER  # the paper's own loss, so its row compares
+    lines = [f"### `{name}` — x{t['scale']}, {t['loss']} loss" + ("" if paper_layer else f" at {layer}"), ""]
     lines += [f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} ({t['patch']} px HR patches, "
               f"blur sigma {t['sigma']:g} then bicubic), {t.get('recipe', '?')} recipe, `{meta['config'].get('variant', 'paper')}` "
               f"network, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
               f"training photos {Path(t['data']).name} scaled to a {t.get('resize_short')} px short side."
-              + (f" Loss: relu2_2 feature loss plus {t['pixel_weight']:g} x the per-pixel loss (not in the paper; "
+              + ("" if paper_layer else f" Loss: the feature loss at {layer}, not the paper's {CONTENT_LAYER}.")
+              + (f" Loss: {layer} feature loss plus {t['pixel_weight']:g} x the per-pixel loss (not in the paper; "
                  "SRGAN mixes the two the same way)." if t.get("pixel_weight") else "")
               + (lineage_sentence(t) if t.get("fine_tune_of")
                  else f" Started from the shipped `{Path(t['init_from']).stem}` (its weights, not random ones), as SRGAN "
                  "starts from SRResNet; add that model's training time." if t.get("init_from") else ""),
               f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
-        lines += ["", "| set | PSNR / SSIM / LPIPS | bicubic | paper (same loss) |", "|---|---|---|---|"]
+        paper_column = "paper (same loss)" if paper_layer else f"paper ({CONTENT_LAYER} feature loss)"
+        lines += ["", f"| set | PSNR / SSIM / LPIPS | bicubic | {paper_column} |", "|---|---|---|---|"]
         bic = {r["set"]: r for r in report["rows"]["bicubic"]}
         for r in report["rows"]["network"]:
             b = bic[r["set"]]

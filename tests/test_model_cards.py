@@ -108,3 +108,17 @@ def test_the_reproducing_command_names_a_feature_layer_other_than_the_papers(mod
     assert "--feature-layer" not in model_cards.command_for(sr)
     assert "--feature-layer relu3_3" in model_cards.command_for(sr | {"layer": "relu3_3"})
     assert "--feature-layer" not in model_cards.command_for(sr | {"loss": "pixel", "layer": None})
+
+
+def test_an_sr_card_says_when_its_feature_loss_is_not_at_the_papers_layer(model_cards):
+    training = {"task": "super_resolution", "recipe": "cpu", "scale": 4, "loss": "feature", "data": "data/train/coco_mini",
+                "lr": 5e-4, "steps": 10, "steps_done": 10, "batch_size": 8, "patch": 96, "sigma": 1.0,
+                "resize_short": 256, "train_seconds": 60.0, "layer": "relu3_3"}
+    row = {"set": "Set5", "psnr": 29.0, "ssim": 0.8, "lpips": 0.25}
+    report = {"rows": {"network": [row], "bicubic": [row | {"psnr": 28.43}]}}
+    card = "\n".join(model_cards.sr_card("x4_feature", {"training": training, "config": {"variant": "modern"}}, report))
+    assert "feature loss at relu3_3" in card and "not the paper's relu2_2" in card
+    assert "paper (relu2_2 feature loss)" in card and "paper (same loss)" not in card
+    paper = "\n".join(model_cards.sr_card("x4_feature", {"training": training | {"layer": "relu2_2"},
+                                                          "config": {"variant": "modern"}}, report))
+    assert "relu3_3" not in paper and "paper (same loss)" in paper
