@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.images import save_image
-from safetensors.torch import load_file
-
 from perceptual_utils.model_io import atomic_write, load_model, tensors_digest
 from perceptual_utils.shipped_models import list_models
 from perceptual_utils.style.evaluation import flat_bright_mask

@@ -184,8 +184,9 @@ def train_sr(
         net: :class:`SuperResolutionNet` options (:data:`SR_NET_KEYS`): ``scale`` 2, 4 or 8
             (default 4), ``variant`` ``"paper"`` or ``"modern"`` (default: the recipe's), ...
         loss: ``"feature"`` (feature reconstruction at ``feature_layer``) or ``"pixel"`` (per-pixel baseline).
-        feature_layer: VGG-16 layer of the feature loss: the paper's ``relu2_2`` by default; deeper
-            layers (SRGAN and ESRGAN use the fifth block) trade more pixel fidelity for texture.
+        feature_layer: VGG-16 layer of the feature loss: the paper's ``relu2_2`` by default. SRGAN and
+            ESRGAN use the fifth block; the shipped ``x4_feature`` uses ``relu3_3``, which beat ``relu2_2``
+            and ``relu5_3`` on Set5 LPIPS in the same 25 CPU minutes (``docs/cpu-training.md``, "SR x4").
         train: an :class:`SRTrainSettings` (steps, batch size, learning rate, patch, resume, ...).
         vgg_weights: VGG-16 weights file of the feature loss (the older keyword ``weights`` is the same).
 
