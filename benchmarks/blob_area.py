@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.images import save_image
-from perceptual_utils.model_io import atomic_write, load_model, tensors_digest
+from perceptual_utils.model_io import atomic_write, load_model, stored_digest
 from perceptual_utils.shipped_models import list_models
 from perceptual_utils.style.evaluation import flat_bright_mask
 from perceptual_utils.style.stylize import style_names, stylize
@@ -55,7 +54,7 @@ def main() -> None:
         net = load_model(path, kind="style_transfer").float().eval()
         names = style_names(net) or [f"style {i}" for i in range(int(getattr(net, "num_styles", 1)))]
         multi = int(getattr(net, "num_styles", 1)) > 1
-        entry = {"tensor_sha256": tensors_digest(load_file(str(path)))}  # which weights these numbers belong to
+        entry = {"tensor_sha256": stored_digest(path)}  # which weights these numbers belong to
         for index, style in enumerate(names):
             areas = []
             for photo in photos:

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from perceptual_utils.model_io import load_model, read_model_metadata, save_model, tensors_digest
+from perceptual_utils.model_io import load_model, read_model_metadata, save_model, stored_digest, tensors_digest
 from perceptual_utils.sr.evaluation import PAPER_RESULTS
 from perceptual_utils.sr.training import SR_RECIPES
 from perceptual_utils.style.training import STYLE_RECIPES
@@ -42,14 +42,16 @@ def style_gap(label: str) -> dict | None:
     return _style_gaps().get(label)
 
 
+@functools.cache
+def _blob_measurements(results: Path) -> dict:
+    return json.loads(results.read_text())["models"] if results.is_file() else {}
+
+
 def blob_areas(name: str, path: Path) -> dict | None:
     """``benchmarks/blob_area.py``'s ``{style: {"mean", "per_photo"}}`` for a shipped model, if it was
     measured on these very weights (a re-shipped model's old numbers are left off its card)."""
-    from perceptual_utils.model_io import _read_tensors
-
-    models = json.loads(BLOBS.read_text())["models"] if BLOBS.is_file() else {}
-    entry = dict(models.get(name, {}))
-    if entry.pop("tensor_sha256", None) != tensors_digest(_read_tensors(path)[0]):
+    entry = dict(_blob_measurements(BLOBS).get(name, {}))
+    if entry.pop("tensor_sha256", None) != stored_digest(path):
         return None
     return entry
 

@@ -111,6 +111,18 @@ def _read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dic
     return tensors, meta
 
 
+def stored_digest(path: str | os.PathLike) -> str | None:
+    """The :func:`tensors_digest` a model file stored when it was saved, read from its header
+    without loading or hashing the tensors (``None`` for a file saved without one). To know which
+    weights a measurement belongs to; :func:`load_model` is what checks the tensors against it."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            raw = (fh.metadata() or {}).get(DIGEST_KEY)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable safetensors model file ({type(exc).__name__}: {exc})") from None
+    return json.loads(raw) if raw is not None else None
+
+
 def read_checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """A checkpoint's metadata (step, config, ``extra``) without reading its tensors."""
     p = Path(path)

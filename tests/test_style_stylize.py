@@ -185,3 +185,12 @@ def test_exact_tiling_of_instance_norm_sr_net():
 def test_negative_overlap_is_refused():
     with pytest.raises(ValueError, match="overlap"):
         stylize(_trained_like_net(), torch.rand(3, 40, 40), tile=32, overlap=-10)
+
+
+def test_stored_digest_is_the_digest_of_the_saved_tensors(tmp_path):
+    from safetensors.torch import load_file
+
+    path = model_io.save_model(StyleTransferNet("modern", channels=8, num_residual=1), tmp_path / "net.safetensors")
+    assert model_io.stored_digest(path) == model_io.tensors_digest(load_file(str(path)))
+    with pytest.raises(model_io.ModelFileError, match="not a readable"):
+        model_io.stored_digest(tmp_path / "missing.safetensors")

@@ -30,7 +30,7 @@ from ..training import (TrainResult, TrainSettings, add_training_arguments, plan
                        report_training, sort_options, train_loop)
 from ..training_data import ImageFolderDataset
 from ..validation import check_training_args
-from ..vgg.network import CONTENT_LAYER, VGG16_LAYERS, LossNetwork, require_layers
+from ..vgg.network import CONTENT_LAYER, VGG16_LAYERS, LossNetwork, check_layers, require_layers
 from .degradation import bicubic_upsample, degrade, make_lr_hr_pair
 from .net import SuperResolutionNet
 
@@ -202,8 +202,7 @@ def train_sr(
     scale = int(net.pop("scale", 4))
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
-    if feature_layer not in VGG16_LAYERS:
-        raise ValueError(f"unknown VGG-16 layer {feature_layer!r}; choose from {', '.join(VGG16_LAYERS)}")
+    check_layers(feature_layer)  # before the data are read, not when the loss network is built
     r = train.resolve(SR_RECIPES, variant=net.pop("variant", None))
     patch = int(r["patch"][int(scale)] if isinstance(r["patch"], dict) else r["patch"])
     if patch < 1 or patch % scale:
