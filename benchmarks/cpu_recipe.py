@@ -20,7 +20,6 @@ import json
 import time
 from pathlib import Path
 
-
 from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.model_io import read_model_metadata

@@ -21,7 +21,6 @@ import json
 import time
 from pathlib import Path
 
-
 from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.model_io import atomic_write, load_model, read_model_metadata
