@@ -30,9 +30,8 @@ import torch
 
 from perceptual_utils.config import data_root, machine_description
 from perceptual_utils.datafiles import content_photos, default_training_data
-from perceptual_utils.images import save_image
+from perceptual_utils.images import gaussian_blur, save_image
 from perceptual_utils.model_io import load_model
-from perceptual_utils.sr.degradation import gaussian_blur
 from perceptual_utils.style.evaluation import score_style_model, scores_to_json, summarise
 from perceptual_utils.style.stylize import stylize
 from perceptual_utils.style.training import train_style

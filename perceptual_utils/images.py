@@ -1,9 +1,10 @@
-"""Image files and tensors: load, save, resize, crop, show, histogram matching.
+"""Image files and tensors: load, save, resize, crop, blur, show, histogram matching.
 
 Tensors are float RGB in [0, 1], shaped ``(3, H, W)`` (single images) or ``(B, 3, H, W)``.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -183,6 +184,37 @@ def random_crop(image: torch.Tensor, size: int | tuple[int, int],
     top = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
     left = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
     return image[..., top:top + ch, left:left + cw]
+
+
+def gaussian_kernel1d(sigma: float, radius: int | None = None) -> torch.Tensor:
+    """Normalised 1-D Gaussian of standard deviation ``sigma``, truncated at ``radius``
+    (default ``ceil(3 * sigma)``, which keeps 99.7% of the mass)."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    radius = int(math.ceil(3.0 * sigma)) if radius is None else int(radius)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (k / k.sum()).float()
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    """Separable Gaussian blur with reflection padding (``(C, H, W)`` or ``(B, C, H, W)``).
+
+    Reflection here is PyTorch's (edge pixel not repeated), i.e. SciPy's ``mode="mirror"``.
+    """
+    if image.dim() not in (3, 4):
+        raise ValueError(f"expected an image (C, H, W) or a batch (B, C, H, W), got shape {tuple(image.shape)}")
+    single = image.dim() == 3
+    x = image.unsqueeze(0) if single else image
+    k = gaussian_kernel1d(sigma).to(x.device, x.dtype if x.is_floating_point() else torch.float32)
+    r = k.numel() // 2
+    c = x.shape[1]
+    if min(x.shape[-2:]) <= r:
+        raise ValueError(f"image of {x.shape[-2]}x{x.shape[-1]} px is too small for a sigma={sigma} blur")
+    x = F.pad(x.float(), (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # horizontal
+    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)  # vertical
+    return x[0] if single else x
 
 
 def match_histograms(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -29,11 +29,15 @@ rounded to 8 bits as MATLAB's ``imresize`` does for ``uint8`` images.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+# The blur lives with the other image operations; it is imported here because the training
+# degradation starts with it, and kept importable from here (notebooks and exercises use
+# ``degradation.gaussian_blur``).
+from ..images import gaussian_blur, gaussian_kernel1d  # noqa: F401
 
 
 def _as_batch(image: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -82,34 +86,6 @@ def bicubic_upsample(image: torch.Tensor, scale: int, clamp: bool = True) -> tor
     h, w = image.shape[-2:]
     out = bicubic_resize(image, (h * scale, w * scale))
     return out.clamp(0, 1) if clamp else out
-
-
-def gaussian_kernel1d(sigma: float, radius: int | None = None) -> torch.Tensor:
-    """Normalised 1-D Gaussian of standard deviation ``sigma``, truncated at ``radius``
-    (default ``ceil(3 * sigma)``, which keeps 99.7% of the mass)."""
-    if not sigma > 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
-    radius = int(math.ceil(3.0 * sigma)) if radius is None else int(radius)
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return (k / k.sum()).float()
-
-
-def gaussian_blur(image: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
-    """Separable Gaussian blur with reflection padding (``(C, H, W)`` or ``(B, C, H, W)``).
-
-    Reflection here is PyTorch's (edge pixel not repeated), i.e. SciPy's ``mode="mirror"``.
-    """
-    x, single = _as_batch(image)
-    k = gaussian_kernel1d(sigma).to(x.device, x.dtype if x.is_floating_point() else torch.float32)
-    r = k.numel() // 2
-    c = x.shape[1]
-    if min(x.shape[-2:]) <= r:
-        raise ValueError(f"image of {x.shape[-2]}x{x.shape[-1]} px is too small for a sigma={sigma} blur")
-    x = F.pad(x.float(), (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # horizontal
-    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)  # vertical
-    return x[0] if single else x
 
 
 def degrade(hr: torch.Tensor, scale: int, sigma: float = 1.0, quantize_output: bool = True) -> torch.Tensor:

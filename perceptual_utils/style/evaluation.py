@@ -28,11 +28,10 @@ import torch
 from torch import nn
 
 from ..color import rgb_to_ycbcr
-from ..images import load_image
+from ..images import gaussian_blur, load_image
 from ..losses import PerceptualLoss, shift_difference
 from ..model_io import load_model
 from ..optimization.gatys import gatys_style_transfer
-from ..sr.degradation import gaussian_blur
 from ..vgg.cache import get_loss_network
 from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
 from .net import checkerboard_energy
