@@ -214,18 +214,38 @@ def started_from_another(t: dict) -> list[dict]:
     return [lineage_entry(name, *found)]
 
 
-def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
-    """Record in ``info`` (a fine-tune's training info) where it started: the earlier stage's run
-    folder ``before`` (its command, steps and time, in ``stages``), and, when the first stage
-    started from a model once shipped as ``name`` (found by weights digest in the git history of
-    ``models/NAME.safetensors``), that model (``fine_tune_of``: git commit, its steps, time and
-    command). The commands then refer to those files."""
-    first = info
-    if before:
-        earlier = load_model(before / "model.safetensors")
-        if tensors_digest(earlier.state_dict()) != info.get("init_from_digest"):
-            raise SystemExit(f"--before {before}: its model is not the one this run started from (weights digest)")
-        first = dict(earlier.training_info)
+def shipped_name_for(digest: str) -> str | None:
+    """The name of the model in ``models/`` whose loaded weights have ``digest`` (a run's
+    ``init_from_digest``, taken as :func:`shipped_commit` takes it), or ``None``: which shipped model a
+    run started from when its ``--init-from`` named a copy of it."""
+    for path in sorted(models_dir().rglob("*.safetensors")):
+        if tensors_digest(load_model(path).state_dict()) == digest:
+            return path.relative_to(models_dir()).with_suffix("").as_posix()
+    return None
+
+
+def fine_tune_lineage(name: str, info: dict, before: list[Path] | tuple[Path, ...] = ()) -> None:
+    """Record in ``info`` (a fine-tune's training info) where it started.
+
+    ``before``: the run folders of its earlier, unshipped stages, oldest first; each stage's run
+    started from the model of the folder before it (checked by weights digest), and the last one is
+    where this run started. Their commands, steps and times go into ``stages``.
+
+    Where the first stage started: a model once shipped as ``name`` (found by weights digest in the
+    git history of ``models/NAME.safetensors``) becomes ``fine_tune_of`` (git commit, its steps, time
+    and command); a model shipped under another name (``x8_feature`` from ``x8_pixel``, found by
+    digest among today's ``models/``) becomes ``started_from``, and the first command names it. The
+    commands then refer to those files."""
+    stages = []
+    digest = info.get("init_from_digest")
+    for folder in reversed(before):  # nearest first: each stage started from the one before it
+        earlier = load_model(folder / "model.safetensors")
+        if tensors_digest(earlier.state_dict()) != digest:
+            raise SystemExit(f"--before {folder}: its model is not the one the next stage started from "
+                             "(weights digest)")
+        stages.insert(0, dict(earlier.training_info))
+        digest = stages[0].get("init_from_digest")
+    first = stages[0] if stages else info
     shipped = shipped_commit(name, first["init_from_digest"]) if first.get("init_from") else None
     if shipped is not None:
         commit, t = shipped
@@ -234,14 +254,21 @@ def fine_tune_lineage(name: str, info: dict, before: Path | None) -> None:
                                 "command": t.get("command"),
                                 "ancestors": earlier_fine_tunes(t) + started_from_another(t)}
         first["init_from_ref"] = info["fine_tune_of"]["file"]
-    if before:
+    elif first.get("init_from") and first.get("init_from_digest"):
+        other = shipped_name_for(first["init_from_digest"])
+        found = shipped_commit(other, first["init_from_digest"]) if other and other != name else None
+        if found is not None:
+            first["init_from_ref"] = other
+            info["started_from"] = lineage_entry(other, *found)
+    if stages:
         stem = Path(first["style"]).stem if isinstance(first.get("style"), str) else name  # single-style: its image
-        first["run_name"] = f"{stem}_stage1"
-        info["stages"] = [{"command": command_for(first), "steps_done": first.get("steps_done"),
-                           "train_seconds": first.get("train_seconds")}]
-        info["init_from_ref"] = f"runs/{first['run_name']}/model.safetensors"
-    elif "init_from_ref" in first:
-        info["init_from_ref"] = first["init_from_ref"]
+        for number, stage in enumerate(stages, 1):
+            stage["run_name"] = f"{stem}_stage{number}"
+            if number > 1:
+                stage["init_from_ref"] = f"runs/{stages[number - 2]['run_name']}/model.safetensors"
+        info["stages"] = [{"command": command_for(stage), "steps_done": stage.get("steps_done"),
+                           "train_seconds": stage.get("train_seconds")} for stage in stages]
+        info["init_from_ref"] = f"runs/{stages[-1]['run_name']}/model.safetensors"
 
 
 def style_summary(report: dict) -> str:
@@ -284,7 +311,8 @@ def queue_wall_seconds(log: Path | None, name: str) -> float | None:
 
 
 def ship(run: Path, name: str, hardware: str | None = None, queue_log: Path | None = None,
-         style_names: list[str] | None = None, note: str | None = None, before: Path | None = None) -> Path:
+         style_names: list[str] | None = None, note: str | None = None,
+         before: list[Path] | tuple[Path, ...] = ()) -> Path:
     model = load_model(run / "model.safetensors")
     info = dict(model.training_info)
     if info.get("init_from"):
@@ -402,6 +430,19 @@ def lineage_sentence(t: dict) -> str:
     return text + "."
 
 
+def stages_sentence(t: dict) -> str:
+    """" The last of N stages ...": a model shipped as the last of several resumed runs, none of them
+    shipped before, whose first began from another shipped model's weights (``started_from``)."""
+    parts = [f"{st['steps_done']} steps in {(st['train_seconds'] or 0) / 60:.0f} min" for st in t["stages"]]
+    text = (f" The last of {len(parts) + 1} stages, each started from the one before (earlier "
+            f"stage{'s' if len(parts) > 1 else ''}: {'; '.join(parts)})")
+    start = t.get("started_from")
+    if start:
+        text += f"; the first started from the shipped `{start['name']}` ({describe_entry(start)})"
+    seconds = lineage_seconds(t) + (lineage_seconds(start) if start else 0)
+    return text + f"; {seconds / 60:.0f} min of training in all."
+
+
 def single_style_reports() -> dict[str, tuple[str, dict]]:
     """``{style image stem: (model name, report)}`` of the measured single-style models."""
     found = {}
@@ -419,7 +460,7 @@ def multi_style_card(name: str, meta: dict, report: dict | None, path: Path) -> 
     crops = ", then ".join(f"{size} px" + (f" from step {first}" if first else "")
                            for first, size in t.get("crop_schedule", [[0, t["image_size"]]]))
     lines = [f"### `{name}` — {len(styles)} paintings in one network (conditional instance norm)", "",
-             f"- **Styles** (use `--style NAME`, `--mix A=0.7,B=0.3`, `--strength 0..1`): "
+             "- **Styles** (use `--style NAME`, `--mix A=0.7,B=0.3`, `--strength 0..1`): "
              + ", ".join(f"`{s}`" for s in styles) + ".",
              f"- **Trained**: {t.get('steps_done')} steps of batch {t['batch_size']} (crops of {crops}; the styles "
              f"take turns step by step, so each painting had about {t.get('steps_done', 0) // len(styles)} steps), "
@@ -500,8 +541,10 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
               + (f" Loss: {layer} feature loss plus {t['pixel_weight']:g} x the per-pixel loss (not in the paper; "
                  "SRGAN mixes the two the same way)." if t.get("pixel_weight") else "")
               + (lineage_sentence(t) if t.get("fine_tune_of")
-                 else f" Started from the shipped `{Path(t['init_from']).stem}` (its weights, not random ones), as SRGAN "
-                 "starts from SRResNet; add that model's training time." if t.get("init_from") else ""),
+                 else stages_sentence(t) if t.get("stages")
+                 else f" Started from the shipped `{t.get('init_from_ref', Path(t['init_from']).stem)}` (its weights, "
+                 "not random ones), as SRGAN starts from SRResNet; add that model's training time."
+                 if t.get("init_from") else ""),
               f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
         paper_column = "paper (same loss)" if paper_layer else f"paper ({CONTENT_LAYER} feature loss)"
@@ -595,20 +638,23 @@ def main() -> None:
     p.add_argument("--style-names", nargs="+", help="names of a multi-style model's styles, in training order")
     p.add_argument("--note", help="what the shipped model is for (teaching models' one-line card)")
     p.add_argument("--before", action="append", default=[], metavar="NAME=RUN_FOLDER",
-                   help="the run folder of the shipped NAME's earlier fine-tune stage (its run started from "
-                        "that folder's model)")
+                   help="the run folder of an earlier, unshipped stage of the shipped NAME (its run started "
+                        "from that folder's model); repeat it for several stages, oldest first")
     p.add_argument("--refresh-metadata", "--refresh-commands", action="store_true", dest="refresh_metadata",
                    help="rewrite stale reproducing commands and summaries stored in the shipped models (e.g. "
                         "after a recipe default changed, or after cpu_recipe.py measured a model again)")
     args = p.parse_args()
-    before = dict(item.split("=", 1) for item in args.before if "=" in item)
-    if len(before) != len(args.before) or not set(before) <= {name for _, name in args.ship}:
-        raise SystemExit("--before: give NAME=RUN_FOLDER for a NAME shipped with --ship")
+    before: dict[str, list[Path]] = {}
+    for item in args.before:
+        name, _, folder = item.partition("=")
+        if not folder or name not in {shipped for _, shipped in args.ship}:
+            raise SystemExit("--before: give NAME=RUN_FOLDER for a NAME shipped with --ship")
+        before.setdefault(name, []).append(Path(folder))
     if args.refresh_metadata:
         print("metadata refreshed:", ", ".join(refresh_metadata()) or "none stale")
     for run, name in args.ship:
         print("shipped:", ship(Path(run), name, args.hardware, args.queue_log, args.style_names, args.note,
-                                 Path(before[name]) if name in before else None))
+                                 before.get(name, [])))
     if args.gallery:
         print("gallery:", write_gallery())
     print("cards:", write_cards())

@@ -122,3 +122,65 @@ def test_an_sr_card_says_when_its_feature_loss_is_not_at_the_papers_layer(model_
     paper = "\n".join(model_cards.sr_card("x4_feature", {"training": training | {"layer": "relu2_2"},
                                                           "config": {"variant": "modern"}}, report))
     assert "relu3_3" not in paper and "paper (same loss)" in paper
+
+
+def test_a_model_shipped_after_unshipped_stages_counts_them_and_where_the_first_began(model_cards):
+    # x8_feature at relu3_3: two stages, neither shipped, the first from the shipped x8_pixel's weights
+    pixel = {"name": "x8_pixel", "commit": "ccccccc", **shipped("ccccccc", 648, 30 * 60)}
+    t = {"train_seconds": 25 * 60, "started_from": pixel,
+         "stages": [{"steps_done": 931, "train_seconds": 20 * 60}, {"steps_done": 2016, "train_seconds": 25 * 60}]}
+    assert model_cards.stages_sentence(t) == (
+        " The last of 3 stages, each started from the one before (earlier stages: 931 steps in 20 min; 2016 steps "
+        "in 25 min); the first started from the shipped `x8_pixel` (git ccccccc: 648 steps, 30 min, float32); "
+        "100 min of training in all.")  # 30 + 20 + 25 + 25
+    alone = model_cards.stages_sentence({"train_seconds": 60, "stages": [{"steps_done": 5, "train_seconds": 60}]})
+    assert alone == " The last of 2 stages, each started from the one before (earlier stage: 5 steps in 1 min); " \
+                    "2 min of training in all."
+
+
+def _sr_stage(folder: Path, init_from: str, init_digest: str, seed: int) -> tuple[Path, str]:
+    """A run folder whose model started from ``init_from`` (weights digest ``init_digest``)."""
+    import torch
+
+    from perceptual_utils.model_io import load_model, save_model, tensors_digest
+    from perceptual_utils.style.net import StyleTransferNet
+
+    torch.manual_seed(seed)
+    training = {"task": "super_resolution", "recipe": "cpu", "scale": 8, "loss": "feature", "layer": "relu3_3",
+                "data": "/data/train/coco_mini", "lr": 5e-4, "time_budget": "25m", "warmup_steps": 30,
+                "steps_done": 100 + seed, "train_seconds": 600.0, "init_from": init_from,
+                "init_from_digest": init_digest}
+    path = save_model(StyleTransferNet("modern"), folder / "model.safetensors", training=training)
+    return path, tensors_digest(load_model(path).state_dict())
+
+
+def test_lineage_through_unshipped_stages_checks_each_link_and_names_the_shipped_start(model_cards, tmp_path,
+                                                                                        monkeypatch):
+    import torch
+
+    from perceptual_utils.model_io import load_model, save_model, tensors_digest
+    from perceptual_utils.style.net import StyleTransferNet
+
+    models = tmp_path / "models"
+    torch.manual_seed(0)
+    start = save_model(StyleTransferNet("modern"), models / "x8_pixel.safetensors", half=True)
+    start_digest = tensors_digest(load_model(start).state_dict())
+    monkeypatch.setattr(model_cards, "models_dir", lambda: models)
+    # git history stands in for a dict: only x8_pixel was ever shipped, at ccccccc
+    monkeypatch.setattr(model_cards, "shipped_commit", lambda name, digest: (
+        ("ccccccc", shipped("ccccccc", 648, 1800)) if (name, digest) == ("x8_pixel", start_digest) else None))
+    _, d1 = _sr_stage(tmp_path / "s1", "/runs/x8_pixel_copy.safetensors", start_digest, 1)
+    s2, d2 = _sr_stage(tmp_path / "s2", str(tmp_path / "s1/model.safetensors"), d1, 2)
+    info = dict(load_model(s2).training_info) | {"init_from": "/runs/s2.safetensors", "init_from_digest": d2}
+    model_cards.fine_tune_lineage("x8_feature", info, [tmp_path / "s1", tmp_path / "s2"])
+    assert info["started_from"]["name"] == "x8_pixel" and "fine_tune_of" not in info
+    assert [s["steps_done"] for s in info["stages"]] == [101, 102]
+    commands = model_cards.reproduce_text(info)
+    assert "--out runs/x8_feature_stage1 --feature-layer relu3_3 --init-from x8_pixel " in commands
+    assert "--out runs/x8_feature_stage2 --feature-layer relu3_3 --init-from runs/x8_feature_stage1/model" in commands
+    assert commands.endswith("--out runs/x8_feature --feature-layer relu3_3 --init-from "
+                             "runs/x8_feature_stage2/model.safetensors --warmup-steps 30 --time-budget 25m`")
+    with pytest.raises(SystemExit, match="s1: its model is not the one the next stage started from"):
+        # stage 1 given alone, but this run started from stage 2's model
+        model_cards.fine_tune_lineage("x8_feature", dict(load_model(s2).training_info) | {"init_from_digest": d2},
+                                      [tmp_path / "s1"])
