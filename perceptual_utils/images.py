@@ -186,6 +186,16 @@ def random_crop(image: torch.Tensor, size: int | tuple[int, int],
     return image[..., top:top + ch, left:left + cw]
 
 
+def as_batch(image: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """``(B, C, H, W)`` view of an image ``(C, H, W)`` or a batch, and whether it was a single image
+    (to give the caller's result back in the shape it came in)."""
+    if image.dim() == 3:
+        return image.unsqueeze(0), True
+    if image.dim() == 4:
+        return image, False
+    raise ValueError(f"expected an image (C, H, W) or a batch (B, C, H, W), got shape {tuple(image.shape)}")
+
+
 def gaussian_kernel1d(sigma: float, radius: int | None = None) -> torch.Tensor:
     """Normalised 1-D Gaussian of standard deviation ``sigma``, truncated at ``radius``
     (default ``ceil(3 * sigma)``, which keeps 99.7% of the mass)."""
@@ -202,10 +212,7 @@ def gaussian_blur(image: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
 
     Reflection here is PyTorch's (edge pixel not repeated), i.e. SciPy's ``mode="mirror"``.
     """
-    if image.dim() not in (3, 4):
-        raise ValueError(f"expected an image (C, H, W) or a batch (B, C, H, W), got shape {tuple(image.shape)}")
-    single = image.dim() == 3
-    x = image.unsqueeze(0) if single else image
+    x, single = as_batch(image)
     k = gaussian_kernel1d(sigma).to(x.device, x.dtype if x.is_floating_point() else torch.float32)
     r = k.numel() // 2
     c = x.shape[1]

@@ -34,18 +34,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-# The blur lives with the other image operations; it is imported here because the training
-# degradation starts with it, and kept importable from here (notebooks and exercises use
-# ``degradation.gaussian_blur``).
-from ..images import gaussian_blur, gaussian_kernel1d  # noqa: F401
-
-
-def _as_batch(image: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    if image.dim() == 3:
-        return image.unsqueeze(0), True
-    if image.dim() == 4:
-        return image, False
-    raise ValueError(f"expected an image (C, H, W) or a batch (B, C, H, W), got shape {tuple(image.shape)}")
+# The blur lives with the other image operations; the training degradation starts with it, and it
+# stays importable from here (notebooks and exercises use ``degradation.gaussian_blur``).
+from ..images import as_batch, gaussian_blur, gaussian_kernel1d  # noqa: F401
 
 
 def _check_scale(scale: int) -> int:
@@ -61,7 +52,7 @@ def quantize(image: torch.Tensor) -> torch.Tensor:
 
 def bicubic_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """MATLAB/Pillow-style bicubic resize (``a = -0.5``, antialiased when shrinking) to ``(H, W)``."""
-    x, single = _as_batch(image)
+    x, single = as_batch(image)
     out = F.interpolate(x.float(), size=tuple(int(s) for s in size), mode="bicubic", align_corners=False,
                         antialias=True)
     return out[0] if single else out
