@@ -382,7 +382,7 @@ def style_card(name: str, meta: dict, report: dict | None, path: Path) -> list[s
               f"{t.get('recipe', '?')} recipe, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
               f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
               f"{t['content_weight']:g}, style {t['style_weight']:g}, TV {t['tv_weight']:g}; style image "
-              f"{Path(t['style']).name} at {t['style_size']} px.{lineage_sentence(t)}",
+              f"{Path(t['style']).name} at {t['style_size']} px.{history_sentence(t)}",
               f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
         s = report["summary"]
@@ -443,6 +443,14 @@ def stages_sentence(t: dict) -> str:
     return text + f"; {seconds / 60:.0f} min of training in all."
 
 
+def history_sentence(t: dict) -> str:
+    """What a card's own step count and time leave out: the models it was fine-tuned from
+    (:func:`lineage_sentence`), or else its earlier unshipped stages (:func:`stages_sentence`)."""
+    if t.get("fine_tune_of"):
+        return lineage_sentence(t)
+    return stages_sentence(t) if t.get("stages") else ""
+
+
 def single_style_reports() -> dict[str, tuple[str, dict]]:
     """``{style image stem: (model name, report)}`` of the measured single-style models."""
     found = {}
@@ -467,7 +475,7 @@ def multi_style_card(name: str, meta: dict, report: dict | None, path: Path) -> 
              f"{t.get('recipe', '?')} recipe, {_minutes(t)} on {t.get('hardware', 'a CPU')}, {t.get('precision', '')}; "
              f"{t['data_images']} training photos ({Path(t['data']).name}); loss weights content "
              f"{t['content_weight']:g}, style {', '.join(f'{w:g}' for w in t['style_weights'])}, TV {t['tv_weight']:g}; "
-             f"style images at {t['style_size']} px.{lineage_sentence(t)}",
+             f"style images at {t['style_size']} px.{history_sentence(t)}",
              f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
         singles = single_style_reports()
@@ -540,8 +548,7 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
               + ("" if paper_layer else f" Loss: the feature loss at {layer}, not the paper's {CONTENT_LAYER}.")
               + (f" Loss: {layer} feature loss plus {t['pixel_weight']:g} x the per-pixel loss (not in the paper; "
                  "SRGAN mixes the two the same way)." if t.get("pixel_weight") else "")
-              + (lineage_sentence(t) if t.get("fine_tune_of")
-                 else stages_sentence(t) if t.get("stages")
+              + (history_sentence(t) if t.get("fine_tune_of") or t.get("stages")
                  else f" Started from the shipped `{t.get('init_from_ref', Path(t['init_from']).stem)}` (its weights, "
                  "not random ones), as SRGAN starts from SRResNet; add that model's training time."
                  if t.get("init_from") else ""),

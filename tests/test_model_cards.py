@@ -136,6 +136,10 @@ def test_a_model_shipped_after_unshipped_stages_counts_them_and_where_the_first_
     alone = model_cards.stages_sentence({"train_seconds": 60, "stages": [{"steps_done": 5, "train_seconds": 60}]})
     assert alone == " The last of 2 stages, each started from the one before (earlier stage: 5 steps in 1 min); " \
                     "2 min of training in all."
+    # every card (style ones too) adds up earlier stages, and says nothing for a model trained in one go
+    assert model_cards.history_sentence({"train_seconds": 60, "stages": [{"steps_done": 5, "train_seconds": 60}]}) \
+        == alone
+    assert model_cards.history_sentence({"train_seconds": 60}) == ""
 
 
 def _sr_stage(folder: Path, init_from: str, init_digest: str, seed: int) -> tuple[Path, str]:
