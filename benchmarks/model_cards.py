@@ -180,12 +180,17 @@ def lineage_seconds(entry: dict) -> float:
     return (entry.get("train_seconds") or 0) + sum(st.get("train_seconds") or 0 for st in entry.get("stages", []))
 
 
+def stage_text(stage: dict) -> str:
+    """"N steps in M min" of one earlier training stage."""
+    return f"{stage['steps_done']} steps in {(stage['train_seconds'] or 0) / 60:.0f} min"
+
+
 def describe_entry(entry: dict) -> str:
     """"git COMMIT: N steps, M min, PRECISION[, after an earlier stage of ...]" for a lineage entry."""
     text = f"git {entry['commit']}: {entry['steps_done']} steps, {(entry['train_seconds'] or 0) / 60:.0f} min, " \
            f"{entry['precision']}"
     for stage in entry.get("stages", []):
-        text += f", after an earlier stage of {stage['steps_done']} steps in {(stage['train_seconds'] or 0) / 60:.0f} min"
+        text += f", after an earlier stage of {stage_text(stage)}"
     return text
 
 
@@ -202,12 +207,15 @@ def earlier_fine_tunes(t: dict) -> list[dict]:
 def started_from_another(t: dict) -> list[dict]:
     """``[the shipped model]`` that ``t`` (a shipped model's training info, not itself a fine-tune of
     its own name) started from under another name, e.g. ``x8_feature`` from ``x8_pixel``, found by
-    weights digest in git; else ``[]``."""
+    weights digest in git; else ``[]``. An ``--init-from`` that named a copy of a shipped model is
+    traced to it by digest (:func:`shipped_name_for`)."""
     if t.get("fine_tune_of") or not t.get("init_from") or not t.get("init_from_digest"):
         return []
     name = Path(t["init_from"]).stem
     if not (models_dir() / f"{name}.safetensors").is_file():
-        return []
+        name = shipped_name_for(t["init_from_digest"])
+        if name is None:
+            return []
     found = shipped_commit(name, t["init_from_digest"])
     if found is None:
         return []
@@ -254,12 +262,9 @@ def fine_tune_lineage(name: str, info: dict, before: list[Path] | tuple[Path, ..
                                 "command": t.get("command"),
                                 "ancestors": earlier_fine_tunes(t) + started_from_another(t)}
         first["init_from_ref"] = info["fine_tune_of"]["file"]
-    elif first.get("init_from") and first.get("init_from_digest"):
-        other = shipped_name_for(first["init_from_digest"])
-        found = shipped_commit(other, first["init_from_digest"]) if other and other != name else None
-        if found is not None:
-            first["init_from_ref"] = other
-            info["started_from"] = lineage_entry(other, *found)
+    elif start := started_from_another(first):  # the first command then names that model
+        first["init_from_ref"] = start[0]["name"]
+        info["started_from"] = start[0]
     if stages:
         stem = Path(first["style"]).stem if isinstance(first.get("style"), str) else name  # single-style: its image
         for number, stage in enumerate(stages, 1):
@@ -410,7 +415,7 @@ def lineage_sentence(t: dict) -> str:
     origin = t.get("fine_tune_of")
     if not origin:
         return ""
-    parts = [f"{st['steps_done']} steps in {st['train_seconds'] / 60:.0f} min" for st in t.get("stages", [])]
+    parts = [stage_text(st) for st in t.get("stages", [])]
     term = (" with the shift-consistency term" if t.get("shift_weight")
             else f" with the {t['loss']} loss" if t.get("task") == "super_resolution" else "")
     stages = f" in {len(parts) + 1} stages (earlier stage: {'; '.join(parts)})" if parts else ""
@@ -433,7 +438,7 @@ def lineage_sentence(t: dict) -> str:
 def stages_sentence(t: dict) -> str:
     """" The last of N stages ...": a model shipped as the last of several resumed runs, none of them
     shipped before, whose first began from another shipped model's weights (``started_from``)."""
-    parts = [f"{st['steps_done']} steps in {(st['train_seconds'] or 0) / 60:.0f} min" for st in t["stages"]]
+    parts = [stage_text(st) for st in t["stages"]]
     text = (f" The last of {len(parts) + 1} stages, each started from the one before (earlier "
             f"stage{'s' if len(parts) > 1 else ''}: {'; '.join(parts)})")
     start = t.get("started_from")
@@ -548,10 +553,10 @@ def sr_card(name: str, meta: dict, report: dict | None) -> list[str]:
               + ("" if paper_layer else f" Loss: the feature loss at {layer}, not the paper's {CONTENT_LAYER}.")
               + (f" Loss: {layer} feature loss plus {t['pixel_weight']:g} x the per-pixel loss (not in the paper; "
                  "SRGAN mixes the two the same way)." if t.get("pixel_weight") else "")
-              + (history_sentence(t) if t.get("fine_tune_of") or t.get("stages")
-                 else f" Started from the shipped `{t.get('init_from_ref', Path(t['init_from']).stem)}` (its weights, "
-                 "not random ones), as SRGAN starts from SRResNet; add that model's training time."
-                 if t.get("init_from") else ""),
+              + (history_sentence(t) or (
+                  f" Started from the shipped `{t.get('init_from_ref', Path(t['init_from']).stem)}` (its weights, "
+                  "not random ones), as SRGAN starts from SRResNet; add that model's training time."
+                  if t.get("init_from") else "")),
               f"- **Reproduce**: {reproduce_text(t)}"]
     if report:
         paper_column = "paper (same loss)" if paper_layer else f"paper ({CONTENT_LAYER} feature loss)"
@@ -652,9 +657,10 @@ def main() -> None:
                         "after a recipe default changed, or after cpu_recipe.py measured a model again)")
     args = p.parse_args()
     before: dict[str, list[Path]] = {}
+    shipped_names = {name for _, name in args.ship}
     for item in args.before:
         name, _, folder = item.partition("=")
-        if not folder or name not in {shipped for _, shipped in args.ship}:
+        if not folder or name not in shipped_names:
             raise SystemExit("--before: give NAME=RUN_FOLDER for a NAME shipped with --ship")
         before.setdefault(name, []).append(Path(folder))
     if args.refresh_metadata:
