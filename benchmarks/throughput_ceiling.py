@@ -27,7 +27,6 @@ Results: ``benchmarks/results/throughput_ceiling_<threads>t.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -39,16 +38,10 @@ from perceptual_utils.model_io import atomic_write
 from perceptual_utils.style.net import StyleTransferNet
 from perceptual_utils.vgg.network import LossNetwork
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+import train_throughput as tt  # the step builders and the interleaved timer; a script's folder is on sys.path
 
-
-def _train_throughput():
-    """``train_throughput.py``'s step builders (the peer re-creation and ours), loaded from its file."""
-    spec = importlib.util.spec_from_file_location("train_throughput", HERE / "train_throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+RESULTS = Path(__file__).resolve().parent / "results"
+LAYOUTS = ("contiguous", "channels-last")
 
 
 def count_flops(fn) -> int:
@@ -58,13 +51,11 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def make_vgg_pass(batch: torch.Tensor, dtype: torch.dtype | None, channels_last: bool = False):
-    """VGG-16 forward to ``relu4_3`` and backward to the input (no weight gradients): the convolutions that
-    dominate both recipes' steps, as the rate's workload."""
-    net = LossNetwork(["relu4_3"])
-    x = batch.clone()
-    if channels_last:
-        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+def make_vgg_pass(net: LossNetwork, batch: torch.Tensor, dtype: torch.dtype | None, channels_last: bool):
+    """VGG-16 (``net``, tapping ``relu4_3``, in the memory layout ``channels_last`` says) forward and backward
+    to the input (no weight gradients): the convolutions that dominate both recipes' steps, as the rate's
+    workload."""
+    x = batch.contiguous(memory_format=torch.channels_last) if channels_last else batch.clone()
     x.requires_grad_(True)
 
     def run() -> None:
@@ -101,8 +92,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     bf16 = autocast_dtype(torch.device("cpu"))
-    tt = _train_throughput()
     style = torch.rand(3, 256, 256)
+    precisions = {"float32": None, **({"bf16": bf16} if bf16 else {})}
+    # one VGG-16 per layout, loaded once; the conversion to channels-last happens in place
+    vggs = {"contiguous": LossNetwork(["relu4_3"]),
+            "channels-last": LossNetwork(["relu4_3"]).to(memory_format=torch.channels_last)}
     report = {"machine": machine_description(args.threads), "bf16": str(bf16), "batch": args.batch,
               "goal": args.goal, "sizes": {}}
     out = RESULTS / f"throughput_ceiling_{args.threads}t.json"
@@ -110,18 +104,17 @@ def main() -> None:
         batch = torch.rand(args.batch, 3, size, size)
         peer = tt.make_peer_step(style, batch)
         ours = tt.make_our_style_step(style, batch, bf16=bf16 is not None)
-        flops = {"peer": count_flops(peer), "ours": count_flops(ours)}
-        vgg_flops = count_flops(make_vgg_pass(batch, None))
         net_pass = make_net_pass(batch, bf16)
-        net_flops = count_flops(net_pass)
         steps = {"peer": peer, "ours": ours, "our network alone": net_pass}
-        for precision, dtype in (("float32", None), ("bf16", bf16)) if bf16 else (("float32", None),):
-            for layout in ("contiguous", "channels-last"):  # the faster layout gives the rate
-                steps[f"vgg {precision} {layout}"] = make_vgg_pass(batch, dtype, channels_last=layout == "channels-last")
+        for precision, dtype in precisions.items():  # the faster layout gives each precision's rate
+            for layout in LAYOUTS:
+                steps[f"vgg {precision} {layout}"] = make_vgg_pass(vggs[layout], batch, dtype, layout == "channels-last")
+        flops = {"peer": count_flops(peer), "ours": count_flops(ours)}
+        vgg_flops, net_flops = count_flops(steps["vgg float32 contiguous"]), count_flops(net_pass)
         # interleaved medians, as train_throughput.py measures, so background load hits every workload alike
         seconds = {name: r["seconds_per_step"] for name, r in tt.measure(steps, dict.fromkeys(steps, 1), args.rounds).items()}
-        rate32 = vgg_flops / min(seconds["vgg float32 contiguous"], seconds["vgg float32 channels-last"])
-        rate16 = vgg_flops / min(seconds["vgg bf16 contiguous"], seconds["vgg bf16 channels-last"]) if bf16 else rate32
+        rates = {p: vgg_flops / min(seconds[f"vgg {p} {layout}"] for layout in LAYOUTS) for p in precisions}
+        rate32, rate16 = rates["float32"], rates.get("bf16", rates["float32"])
         best_ours = flops["ours"] / rate16
         # the network's convolutions at the rate they reach here, everything else at the VGG rate, free otherwise
         with_net = seconds["our network alone"] + (flops["ours"] - net_flops) / rate16
