@@ -10,7 +10,7 @@ blob in every painting's sky (``benchmarks/results/paintings_stage3.json``).
 Default models: every shipped style model. Run folders work too (their ``model.safetensors``).
 ``--picture F`` also draws each output beside the same output with the counted pixels in magenta.
 Results: ``benchmarks/results/blob_area.json``, each model's numbers with the digest of the weights
-they were measured on; ``benchmarks/model_cards.py`` puts them on the cards of models whose weights match.
+they were measured on; ``python -m perceptual_utils models --cards`` puts them on the cards of models whose weights match.
 """
 from __future__ import annotations
 

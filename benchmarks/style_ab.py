@@ -9,7 +9,7 @@ iterations from the photo, and the checkerboard energy relative to the photo's o
 - ``upsampling``: nearest (the recipe's) vs bilinear upsampling layers
   (:class:`~perceptual_utils.blocks.UpsampleLayer`), both without grid jitter;
 - ``grid-jitter``: the loss on the whole output vs on a crop at a random 0-7 px offset
-  (:func:`~perceptual_utils.style.training.jittered_crop`, the recipe's default since this A/B);
+  (:func:`~perceptual_utils.losses.jittered_crop`, the recipe's default since this A/B);
 - ``global-residual``: the network's output ``scaled_tanh(body(x))`` vs ``x + body(x)`` with the
   last conv zero-initialised (``StyleTransferNet(global_residual=True)``), so training starts
   at the photo, as Gatys' optimisation from the photo does; both without grid jitter.

@@ -2,10 +2,12 @@
 ``python benchmarks/style_gap.py [benchmarks/results/cpu_recipe/*.json]``.
 
 "Gatys-equivalent iterations" (the paper's Fig. 5) counts how many L-BFGS iterations of Gatys'
-method, started from the photo, reach the network's objective. A count says little about how much
-the network would have to improve to reach 30 or 50. This script answers that: for every style
-scored by ``benchmarks/cpu_recipe.py`` it runs Gatys from the photo for ``--iterations`` on the same
-held-out photos (same objective, same size) and prints, per photo and as a mean over the photos,
+method reach the network's objective. The paper's protocol starts Gatys from white noise and clips
+the pixels at every iteration (projected L-BFGS), and that is the default here (``--start noise``);
+``--start content`` starts from the photo instead (a labelled extra: far fewer iterations). A count
+says little about how much the network would have to improve to reach 30 or 50. This script
+answers that: for every style scored by ``benchmarks/cpu_recipe.py`` it runs Gatys from ``--start``
+for ``--iterations`` on the same held-out photos (same objective, same size) and prints, per photo and as a mean over the photos,
 
 - the network's objective (read from the ``cpu_recipe`` JSON, not measured again);
 - the objective Gatys reaches after 10, 30, 50 and 100 iterations;
@@ -13,7 +15,7 @@ held-out photos (same objective, same size) and prints, per photo and as a mean 
 
 The curve depends only on the objective (style image, its size, weights, layers) and the photo,
 so a multi-style network's painting shares it with the single-style model of that painting.
-Results: ``benchmarks/results/style_gap.json``.
+Results: ``benchmarks/results/style_gap_noise.json`` (noise start) or ``style_gap.json`` (photo start).
 """
 from __future__ import annotations
 
@@ -34,14 +36,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MARKS = (10, 30, 50, 100)
 
 
-def curve_key(objective, style: torch.Tensor, size: int, photos: int, iterations: int) -> str:
+def curve_key(objective, style: torch.Tensor, size: int, photos: int, iterations: int, start: str) -> str:
     """What the per-photo Gatys curves depend on: the style image, the weights and the layers (the
-    objective), the photos and their size, and how far Gatys ran. Stored with each entry, so
+    objective), the photos and their size, where Gatys started and how far it ran. Stored with each entry, so
     ``--update`` can reuse its curves."""
     objective_parts = [hashlib.sha256(style.numpy().tobytes()).hexdigest(), objective.content_weight,
                        objective.style_weight, objective.tv_weight, objective.content_layer,
                        list(objective.style_layers)]
-    return json.dumps([objective_parts, size, photos, iterations])
+    return json.dumps([objective_parts, size, photos, iterations, start])
 
 
 def styles_of(report: dict) -> list[tuple[str, int | None, dict]]:
@@ -62,12 +64,16 @@ def main() -> None:
     p.add_argument("reports", nargs="*", type=Path,
                    help="cpu_recipe JSON files of style models (default: all in benchmarks/results/cpu_recipe)")
     p.add_argument("--iterations", type=int, default=100, help="Gatys iterations per photo (default 100)")
-    p.add_argument("--out", type=Path, default=RESULTS / "style_gap.json")
+    p.add_argument("--start", choices=("noise", "content"), default="noise",
+                   help="Gatys' start: noise (the paper's protocol, default) or the photo (content)")
+    p.add_argument("--out", type=Path, help="default: benchmarks/results/style_gap_noise.json for the noise "
+                                           "start, style_gap.json (the photo start's curves) for the photo")
     p.add_argument("--update", action="store_true",
                    help="keep --out's other entries, and reuse its Gatys curves where an entry's objective, "
                         "photos and iterations are the same (e.g. a re-trained model of a painting already "
                         "there: only the network's objective is new)")
     args = p.parse_args()
+    args.out = args.out or RESULTS / ("style_gap_noise.json" if args.start == "noise" else "style_gap.json")
     paths = args.reports or sorted((RESULTS / "cpu_recipe").glob("*.json"))
     reports = [json.loads(path.read_text()) for path in paths]
     reports = [r for r in reports if r.get("kind") == "style_transfer"]
@@ -78,18 +84,18 @@ def main() -> None:
     marks: dict[str, list[dict[str, float]]] = {
         entry["curve_key"]: [{f"gatys_{k}": row[f"gatys_{k}"] for k in MARKS} for row in entry["per_photo"]]
         for entry in previous["styles"].values() if "curve_key" in entry}
-    out = {"iterations": args.iterations, "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+    out = {"iterations": args.iterations, "start": args.start, "machine": f"torch {torch.__version__}, {torch.get_num_threads()} threads",
            "styles": dict(previous["styles"])}
     t0 = time.perf_counter()
     for report in reports:
         for label, style_index, scored in styles_of(report):
             photos = content_photos(len(scored["per_photo"]), report["size"])
             objective, style = style_objective(report["training"], style_index=style_index)  # VGG is cached
-            key = curve_key(objective, style, report["size"], len(photos), args.iterations)
+            key = curve_key(objective, style, report["size"], len(photos), args.iterations, args.start)
             if key in marks:
                 print(f"   (Gatys curves for {label}: reused from {args.out.name})", flush=True)
             else:
-                curves = [gatys_iterations_to_reach(-math.inf, photo, style, objective, start="content",
+                curves = [gatys_iterations_to_reach(-math.inf, photo, style, objective, start=args.start,
                                                     cap=args.iterations)[1] for photo in photos]
                 marks[key] = [{f"gatys_{k}": at(curve, k) for k in MARKS} for curve in curves]
                 print(f"   (Gatys curves for {label}: {time.perf_counter() - t0:.0f} s so far)", flush=True)

@@ -1,6 +1,6 @@
 """The paper's Table 1 on this machine: ``python benchmarks/table1.py [bench options]``.
 
-A thin wrapper around ``python -m perceptual_utils bench`` (see perceptual_utils/benchmark.py);
+A thin wrapper around ``python -m perceptual_utils bench`` (see perceptual_utils/style/timing.py);
 by default it writes ``benchmarks/results/table1_<device>.json``.
 """
 from __future__ import annotations

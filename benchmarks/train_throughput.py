@@ -190,15 +190,23 @@ def make_our_sr_step(loss: str, batch_size: int, patch: int, variant: str, bf16:
     return step
 
 
-def measure(steps: dict, images: dict, rounds: int, warmup: int = 1) -> dict:
-    """Round-robin over the step functions; median seconds per step -> images/s."""
-    times: dict[str, list[float]] = {name: [] for name in steps}
+def round_robin(calls: dict, rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds of each call in each of ``rounds`` rounds after ``warmup`` untimed ones, the calls taken
+    in turn within a round so a machine that slows down or speeds up (another program, clocks) weighs
+    on all of them alike. Also the timer of ``inference.py``."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for r in range(warmup + rounds):
-        for name, fn in steps.items():
+        for name, fn in calls.items():
             t0 = time.perf_counter()
             fn()
             if r >= warmup:
                 times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def measure(steps: dict, images: dict, rounds: int, warmup: int = 1) -> dict:
+    """Round-robin over the step functions (:func:`round_robin`); median seconds per step -> images/s."""
+    times = round_robin(steps, rounds, warmup)
     return {name: {"seconds_per_step": statistics.median(t), "images_per_second": images[name] / statistics.median(t),
                    "all_seconds": t} for name, t in times.items()}
 

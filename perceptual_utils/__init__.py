@@ -7,10 +7,6 @@ pays for what it uses.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
-
-from . import _moved
 
 __version__ = "0.1.0"
 
@@ -31,15 +27,17 @@ _EXPORTS = {
     "random_crop": "images", "match_histograms": "images", "preserve_color": "color",
     "ImageFolderDataset": "training_data",
     # models
-    "save_model": "model_io", "load_model": "model_io", "ModelFileError": "model_io",
+    "save_model": "model_io", "load_model": "shipped_models", "ModelFileError": "model_io",
     "StyleTransferNet": "style.net", "SuperResolutionNet": "sr.net",
     # training (shared by both networks)
-    "TrainConfig": "training", "TrainResult": "training", "TrainSettings": "training",
+    "TrainConfig": "training.settings", "TrainResult": "training.loop", "TrainSettings": "training.settings",
     # optimisation (Gatys, inversion)
     "invert_features": "optimization.inversion", "synthesize_style": "optimization.texture",
     "gatys_style_transfer": "optimization.gatys",
     # feed-forward style transfer
     "train_style": "style.training", "stylize": "style.stylize",
+    # inference on the machine's fast path, and ONNX export
+    "choose_path": "inference", "export_onnx": "export",
     # super-resolution
     "train_sr": "sr.training", "upscale": "sr.upscale", "degrade": "sr.degradation",
 }
@@ -59,16 +57,3 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
-
-class _Package(types.ModuleType):
-    """Importing an old module path such as ``perceptual_utils.stylize`` (see :mod:`._moved`) must not
-    replace the public function of the same name on the package with that module."""
-
-    def __setattr__(self, name: str, value) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-_moved.install()

@@ -5,6 +5,7 @@ Environment variables
 ``PERCEPTUAL_UTILS_WEIGHTS``  path to the VGG-16 weights (``.safetensors`` or torchvision ``.pth``).
 ``PERCEPTUAL_UTILS_DATA``     data root laid out as ``styles/``, ``content/``, ``sr/``, ``train/``.
 ``PERCEPTUAL_UTILS_PROFILE``  ``quick`` | ``standard`` | ``paper`` (see :class:`Profile`).
+``PERCEPTUAL_UTILS_THREADS``  CPU threads of the compute commands (see :func:`set_threads`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch
 ENV_WEIGHTS = "PERCEPTUAL_UTILS_WEIGHTS"
 ENV_DATA = "PERCEPTUAL_UTILS_DATA"
 ENV_PROFILE = "PERCEPTUAL_UTILS_PROFILE"
+ENV_THREADS = "PERCEPTUAL_UTILS_THREADS"
 
 #: The repository root (one level above the package); ``data/`` lives here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +64,56 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return dev
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Threads when none are asked for: one core fewer than this process may use (at least one).
+
+    Why not all cores (torch's default): when another process holds a core (a notebook kernel,
+    a second run, CI), every parallel region waits for the thread that shares its core, and
+    throughput collapses; one thread per free core does not. Measured on the shared 2-core AVX2
+    machine by ``benchmarks/threads.py`` (``benchmarks/results/threads.json``, README "Threads").
+    """
+    return max(1, available_cores() - 1)
+
+
+def resolve_threads(threads: int | None = None) -> int:
+    """``threads`` if given, else ``$PERCEPTUAL_UTILS_THREADS``, else :func:`default_threads`.
+
+    Raises:
+        ConfigError: a count below 1 or an environment value that is not an integer.
+    """
+    if threads is None:
+        env = os.environ.get(ENV_THREADS, "").strip()
+        if not env:
+            return default_threads()
+        try:
+            threads = int(env)
+        except ValueError:
+            raise ConfigError(f"{ENV_THREADS}={env!r} is not a number of threads (an integer >= 1)") from None
+        if threads < 1:
+            raise ConfigError(f"{ENV_THREADS}={env!r}: the number of threads must be at least 1")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"the number of threads must be an integer >= 1, got {threads!r}")
+    return threads
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads to :func:`resolve_threads` ``(threads)`` and return the count.
+
+    The command line calls it for every compute command (``--threads N``); notebooks and scripts
+    call it themselves (``perceptual_utils.config.set_threads()`` for the measured default)."""
+    n = resolve_threads(threads)
+    torch.set_num_threads(n)
+    return n
 
 
 def _cpu_flags() -> set[str]:

@@ -59,6 +59,8 @@ def load_image(path: str | os.PathLike, size: int | None = None, long_side: bool
         raise ImageLoadError(f"{p}: no such file")
     if p.is_dir():
         raise ImageLoadError(f"{p}: is a directory, not an image file")
+    if not p.is_file():  # opening a named pipe would wait for a writer forever; a device never ends
+        raise ImageLoadError(f"{p}: is not a regular file (a named pipe, device or socket); give an image file")
     try:
         with Image.open(p) as img:
             img = ImageOps.exif_transpose(img)

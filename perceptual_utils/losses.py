@@ -6,7 +6,6 @@ Notation: ``phi_j(x)`` is the activation of VGG-16 layer ``j`` for image ``x``, 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -129,8 +128,7 @@ class PerceptualLoss(nn.Module):
 
     Default weights are :class:`LossWeights`' (``PerceptualLoss.from_weights(LossWeights(...))``
     takes them as one object). ``vgg_weights``: the VGG-16 weights file of the loss network built
-    when ``loss_network`` is not given (default: resolved as in :mod:`perceptual_utils.vgg.weights`;
-    the old name ``weights=`` still works, with a DeprecationWarning).
+    when ``loss_network`` is not given (default: resolved as in :mod:`perceptual_utils.vgg.weights`).
     """
 
     def __init__(
@@ -144,15 +142,8 @@ class PerceptualLoss(nn.Module):
         loss_network: LossNetwork | None = None,
         *,
         vgg_weights: str | None = None,
-        **deprecated,
     ):
         super().__init__()
-        if set(deprecated) - {"weights"}:
-            raise TypeError(f"PerceptualLoss got unexpected keyword arguments {sorted(set(deprecated) - {'weights'})}")
-        if "weights" in deprecated:
-            warnings.warn("PerceptualLoss(weights=...) is deprecated: the VGG-16 weights file is vgg_weights=...",
-                          DeprecationWarning, stacklevel=2)
-            vgg_weights = vgg_weights or deprecated["weights"]
         self.content_layer = content_layer
         self.style_layers = check_layers(style_layers) if style_layers else []
         needed = list(dict.fromkeys(([content_layer] if content_layer else []) + self.style_layers))

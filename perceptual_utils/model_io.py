@@ -17,6 +17,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,19 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+#: In the name of every temporary file :func:`atomic_write` makes (``.<name>.perceptual-utils-<random>.tmp``),
+#: so a clean-up (:func:`perceptual_utils.run_folder.clean_stale_temporaries`) removes only files this
+#: package made, never a user's own ``.notes.draft.tmp``.
+TEMPORARY_MARK = ".perceptual-utils-"
+
+
 def atomic_write(path: str | os.PathLike, write_fn) -> Path:
-    """Call ``write_fn(tmp_path)`` then atomically move the temporary file onto ``path``."""
+    """Call ``write_fn(tmp_path)`` then atomically move the temporary file onto ``path``.
+
+    A failed write (a full disk included) leaves ``path`` as it was and no temporary behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMPORARY_MARK}", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write_fn(tmp)
@@ -85,7 +94,36 @@ def atomic_write(path: str | os.PathLike, write_fn) -> Path:
 def _save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {k: json.dumps(v) for k, v in {**metadata, DIGEST_KEY: tensors_digest(tensors)}.items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return atomic_write(path, lambda tmp: _save_file(tensors, tmp, meta))
+
+
+def _save_file(tensors: dict[str, torch.Tensor], path: str, meta: dict[str, str]) -> None:
+    """safetensors' ``save_file``, with its I/O failures as ``OSError``: it reports a full disk as
+    ``SafetensorError('... I/O error: No space left on device (os error 28)')`` (measured on a
+    full tmpfs), which is no ``OSError``, so the command line would print a traceback."""
+    try:
+        save_file(tensors, path, metadata=meta)
+    except Exception as exc:
+        code = re.search(r"\(os error (\d+)\)", str(exc))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), path) from None
+
+
+def non_finite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or +-inf (a diverged training, or float32
+    weights beyond float16's 65504 stored in half precision)."""
+    return sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+
+
+def check_finite_output(output: torch.Tensor, what: str = "the network") -> torch.Tensor:
+    """``output`` unchanged if every value is finite, else a one-line :class:`ModelFileError`: finite
+    weights can still overflow (to inf in float16, or NaN after a norm of inf), and clamping would
+    turn that into a flat black or white picture written with exit code 0."""
+    if not bool(torch.isfinite(output).all()):
+        raise ModelFileError(f"{what}'s output is not finite (NaN or inf): its weights overflow on this input "
+                             f"(a diverged or damaged model; on CUDA try --no-half); nothing was written")
+    return output
 
 
 def _read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -214,6 +252,10 @@ def save_model(model: nn.Module, path: str | os.PathLike, training: dict[str, An
     state = model.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        overflow = non_finite_tensors(state)
+        if overflow:  # a file that no command could load: refuse it before writing
+            raise ModelFileError(f"{path}: {overflow[0]} is not finite in half precision (NaN, or values "
+                                 f"beyond float16's 65504); save it in full precision")
     meta = {"format": FORMAT, "kind": model_kind(model), "config": dict(model.config), "training": training or {}}
     return _save_tensors(path, state, meta)
 
@@ -223,17 +265,23 @@ def read_model_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return _read_tensors(path)[1]
 
 
+def replace_training_info(path: str | os.PathLike, training: dict[str, Any]) -> Path:
+    """Rewrite the ``training`` metadata of the model file ``path`` (a stale reproducing command or
+    summary), atomically; its tensors, checked against their digest first, and the digest stay as they are."""
+    tensors, meta = _read_tensors(path)
+    return _save_tensors(path, tensors, {**meta, "training": training})
+
+
 def load_model(path: str | os.PathLike, kind: str | None = None, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a network from a model file, in eval mode.
+    """Rebuild a network from the model file ``path``, in eval mode.
+
+    A path only: the name of a shipped model (``"starry_night"``) is resolved a level up, by
+    :func:`perceptual_utils.shipped_models.load_model` (``pu.load_model``), which this module must not
+    know of (it reads its model files through this one).
 
     Raises:
         ModelFileError: missing or corrupted file, or a file of another ``kind`` than asked for.
     """
-    # A bare name ("starry_night", "x4_feature") means a model shipped in models/ (imported here, not at
-    # the top: shipped_models reads model files through this module, so a top-level import would be a cycle).
-    from .shipped_models import resolve_model
-
-    path = resolve_model(path, kind)
     tensors, meta = _read_tensors(path)
     if kind is not None and meta.get("kind") != kind:
         raise ModelFileError(f"{path}: is a {meta.get('kind', 'unknown')!r} model, expected a {kind!r} model")
@@ -242,6 +290,11 @@ def load_model(path: str | os.PathLike, kind: str | None = None, device: str | t
         _check_shapes(meta["kind"], meta.get("config", {}), tensors)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
+    bad = non_finite_tensors(tensors)
+    if bad:  # checked with or without a digest: a digest only proves the bytes are as saved
+        raise ModelFileError(f"{path}: weights are not finite (NaN or inf in {bad[0]}"
+                             f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}): a diverged training "
+                             f"or a float16 overflow; use an earlier checkpoint or retrain")
     model = build_model(meta["kind"], meta.get("config", {}))
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     try:

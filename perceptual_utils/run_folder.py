@@ -9,8 +9,10 @@ leftover temporary files, and settings compared by meaning on resume.
   on the same folder fails at once with one line naming the folder and the pid; a lock left by
   a process that no longer exists (``kill -9``, power cut) is taken over.
 - :func:`clean_stale_temporaries` removes the temporary files an atomic write
-  (:func:`~perceptual_utils.model_io.atomic_write`: ``.<name>.<random>.tmp``) leaves when the
-  process is killed in the middle of it. Call it only while holding the lock.
+  (:func:`~perceptual_utils.model_io.atomic_write`: ``.<name>.perceptual-utils-<random>.tmp``)
+  leaves when the process is killed in the middle of it, in the run folder and the subfolders a
+  run writes (``previews/``) only: never a user's own ``*.tmp``, never another run's folder
+  nested inside. Call it only while holding the lock.
 - :func:`sigterm_as_keyboard_interrupt` makes SIGTERM (``kill``, a batch scheduler, ``docker
   stop``) raise ``KeyboardInterrupt`` in the main thread, so the training loop's Ctrl-C path saves
   a resumable checkpoint.
@@ -32,9 +34,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .model_io import TEMPORARY_MARK
+
 LOCK_NAME = ".lock"
-#: Names :func:`~perceptual_utils.model_io.atomic_write` gives its temporary files.
-_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{4,}\.tmp$")
+#: Names :func:`~perceptual_utils.model_io.atomic_write` gives its temporary files (``tempfile.mkstemp``
+#: adds 8 random characters between the mark and ``.tmp``).
+_TEMPORARY = re.compile(r"^\..+" + re.escape(TEMPORARY_MARK) + r"[a-z0-9_]{8}\.tmp$")
+#: The subfolders of a run folder that a training run writes into (preview images).
+RUN_SUBFOLDERS = ("previews",)
 #: Settings that hold file paths (compared by the file they name).
 PATH_SETTINGS = ("style", "data", "style_path", "content", "weights")
 
@@ -127,15 +134,17 @@ def acquire_run_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
 
 # ----------------------------------------------------------------------------- temporaries
 
-def clean_stale_temporaries(out_dir: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Delete the temporary files of interrupted atomic writes (``.<name>.<random>.tmp``) under
-    ``out_dir``; returns them. Only call it while holding :func:`acquire_run_lock`."""
+def clean_stale_temporaries(out_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of interrupted atomic writes (``.<name>.perceptual-utils-<random>.tmp``)
+    in ``out_dir`` and its :data:`RUN_SUBFOLDERS`; returns them. Nothing else is touched: not
+    recursively (``--out`` may be a project folder holding other runs, live ones included), and
+    only names this package's writer makes. Only call it while holding :func:`acquire_run_lock`."""
     root = Path(out_dir)
     if not root.is_dir():
         return []
     removed = []
-    for p in (root.rglob(".*.tmp") if recursive else root.glob(".*.tmp")):
-        if p.is_file() and _TEMPORARY.match(p.name) and not p.name.startswith(".lock."):
+    for p in (q for folder in (root, *(root / name for name in RUN_SUBFOLDERS)) for q in folder.glob(".*.tmp")):
+        if p.is_file() and not p.is_symlink() and _TEMPORARY.match(p.name):
             with contextlib.suppress(OSError):
                 p.unlink()
                 removed.append(p)

@@ -2,19 +2,24 @@
 
 ``stylize --model starry_night`` and ``upscale --model x4_feature`` (and every Python function that
 takes a model file) accept the name of a shipped model instead of a path; an unknown name is an
-error that lists the available ones. ``python -m perceptual_utils models`` lists them with their
-model card's one-line summary (stored in each file's metadata, ``training.summary``).
-``models/README.md`` holds the full cards: how each was trained and what it measures.
+error that lists the available ones. :func:`load_model` (``pu.load_model``) is
+:func:`perceptual_utils.model_io.load_model` with that name resolution in front: model_io reads
+files by path only, so the lower module knows nothing of this one. ``python -m perceptual_utils
+models`` lists the models with their model card's one-line summary (stored in each file's metadata,
+``training.summary``); ``models/README.md`` holds the full cards (:mod:`perceptual_utils.model_cards`).
 
 ``$PERCEPTUAL_UTILS_MODELS`` points at another folder of model files.
 """
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from torch import nn
+
+from . import model_io
 from .config import PROJECT_ROOT
 from .model_io import ModelFileError, read_model_metadata
 
@@ -30,6 +35,8 @@ def models_dir() -> Path:
 
 @dataclass(frozen=True)
 class ShippedModel:
+    """A model file in :func:`models_dir`: its name (the file stem), path, kind and one-line summary."""
+
     name: str
     path: Path
     kind: str
@@ -80,23 +87,13 @@ def resolve_model(model: str | os.PathLike, kind: str | None = None) -> Path:
         + (", ".join(available) if available else f"none (no model files in {models_dir()})"))
 
 
-def _run_cli(args: argparse.Namespace) -> int:
-    models = list_models()
-    if not models:
-        print(f"no model files in {models_dir()}")
-        return 0
-    width = max(len(m.name) for m in models)
-    kinds = {"style_transfer": "style", "super_resolution": "SR"}
-    for m in models:
-        print(f"{m.name:<{width}}  {kinds.get(m.kind, m.kind):<5}  {m.summary}")
-    print(f"({len(models)} models in {models_dir()}; use a name with stylize --model / upscale --model; "
-          "cards: models/README.md)")
-    return 0
+def load_model(model: str | os.PathLike, kind: str | None = None,
+               device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a network, in eval mode, from a model file or the name of a shipped model
+    (:func:`resolve_model`, then :func:`perceptual_utils.model_io.load_model`).
 
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``models`` to the command line."""
-    p = subparsers.add_parser("models", help="list the shipped trained models",
-                              description="List the trained models in models/ (or $PERCEPTUAL_UTILS_MODELS) with "
-                                          "their card's one-line summary.")
-    p.set_defaults(func=_run_cli)
+    Raises:
+        ModelFileError: an unknown name (the available ones are listed), a missing or corrupted
+            file, or a file of another ``kind`` than asked for.
+    """
+    return model_io.load_model(resolve_model(model, kind), kind=kind, device=device)

@@ -165,6 +165,34 @@ def receptive_field(net: nn.Module) -> int:
     return rf
 
 
+def tile_halo(net: nn.Module, overlap: int = 0) -> int:
+    """The context px around each tile's core: the receptive field (or ``overlap``, if larger),
+    rounded up to a multiple of 4 so strided layers stay aligned (as ``stylize`` tiles)."""
+    return -(-max(receptive_field(net), int(overlap)) // 4) * 4
+
+
+def check_tile(net: nn.Module, tile: int | None, overlap: int = 0, option: str = "--tile") -> None:
+    """Refuse a tile side below twice :func:`tile_halo` (``0``/``None``, no tiling, passes).
+
+    Why twice the halo: a tile keeps a core of ``tile - 2 * halo`` px (at least ``tile // 2``), so
+    below ``2 * halo`` most of each tile is context that is computed and thrown away; at
+    ``2 * halo`` a tile does at most 9 times the work of its core, while ``--tile 16`` on a
+    network with a 128 px halo keeps an 8 px core of a 264 px tile (about 1000 times the work:
+    minutes for one photo).
+
+    Raises:
+        ValueError: the message names ``option``, the minimum and the halo.
+    """
+    if not tile:
+        return
+    halo = tile_halo(net, overlap)
+    if int(tile) < 2 * halo:
+        raise ValueError(f"{option} {tile} is too small for this network: each tile carries {halo} px of context "
+                         f"on every side (its receptive field, or --overlap if larger), so tiles below "
+                         f"{2 * halo} px spend most of their work on it; use {option} {2 * halo} or more, "
+                         f"or 0 for no tiling")
+
+
 def _grid(length: int, core: int, halo: int) -> list[tuple[int, int, int, int]]:
     """``(core_start, core_end, start, end)`` per tile along one axis: cores partition
     ``[0, length)`` (starts are multiples of ``core``), tiles extend them by ``halo`` (clamped)."""

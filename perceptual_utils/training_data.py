@@ -9,6 +9,7 @@ data-parallel ranks disjoint without any shared state (see :class:`StepSampler`)
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,18 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from .errors import one_line
 from .images import ImageLoadError, list_images, load_image, random_crop, resize_short_side
+
+
+def one_line_warnings(worker_id: int) -> None:
+    """A ``DataLoader`` ``worker_init_fn``: a worker's warnings (a skipped unreadable image) are
+    printed as one line, ``warning: ...``, like the command line prints the main process's, not
+    as Python's two lines with the source line (a worker's stderr cannot reach ``cli.main``)."""
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001 (warnings' signature)
+        print(f"warning: {one_line(str(message).splitlines()[0])}", file=sys.stderr)
+
+    warnings.showwarning = show
 
 
 #: Folders with at most this many images are cached in memory by default.

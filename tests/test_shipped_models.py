@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from perceptual_utils import model_io
 from perceptual_utils.cli import main as cli_main
 from perceptual_utils.datafiles import content_photos
-from perceptual_utils.model_io import ModelFileError, load_model, read_model_metadata
-from perceptual_utils.shipped_models import list_models, models_dir, resolve_model
+from perceptual_utils.model_io import ModelFileError, read_model_metadata
+from perceptual_utils.shipped_models import list_models, load_model, models_dir, resolve_model
 from perceptual_utils.sr.evaluation import evaluate_sr
 from perceptual_utils.style.evaluation import style_objective
 from perceptual_utils.style.stylize import stylize
@@ -61,7 +62,7 @@ def test_the_stored_command_reproduces_the_recorded_loss_settings(model):
     from perceptual_utils.cli import build_parser
     from perceptual_utils.sr.training import SR_RECIPES
     from perceptual_utils.style.training import STYLE_RECIPES
-    from perceptual_utils.training import TrainSettings
+    from perceptual_utils.training.settings import TrainSettings
 
     t = read_model_metadata(model.path)["training"]
     recipes = STYLE_RECIPES if model.kind == "style_transfer" else SR_RECIPES
@@ -94,6 +95,7 @@ def test_a_folder_of_the_same_name_does_not_hide_a_shipped_model(tmp_path, monke
     with pytest.raises(ModelFileError, match="is a folder, not a model file .*model.safetensors"):
         load_model("my_run")
 
+
 def test_names_resolve_and_unknown_names_list_the_available_ones(capsys):
     assert resolve_model("starry_night", "style_transfer") == models_dir() / "starry_night.safetensors"
     with pytest.raises(ModelFileError, match="available: .*starry_night"):
@@ -101,6 +103,20 @@ def test_names_resolve_and_unknown_names_list_the_available_ones(capsys):
     assert cli_main(["models"]) == 0
     out = capsys.readouterr().out
     assert all(m.name in out for m in SHIPPED) and "Gatys-equivalent" in out
+
+
+def test_names_are_resolved_above_model_io(tmp_path, monkeypatch):
+    """model_io reads paths only; the name of a shipped model goes through this module (``pu.load_model``)."""
+    import perceptual_utils as pu
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelFileError, match="starry_night: no such model file"):
+        model_io.load_model("starry_night")
+    assert pu.load_model is load_model
+    shipped = models_dir() / "starry_night.safetensors"
+    assert load_model("starry_night").training_info == read_model_metadata(shipped)["training"]
+    with pytest.raises(ModelFileError, match="neither a model file nor a shipped super-resolution model"):
+        load_model("starry_nite", kind="super_resolution")
 
 
 def _style_cases():

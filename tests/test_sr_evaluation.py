@@ -105,7 +105,7 @@ def test_a_few_training_steps_reduce_the_loss(tiny_root, tmp_path, loss):
 
 def test_init_from_starts_from_the_given_weights_and_records_them(tiny_root, tmp_path):
     from perceptual_utils.model_io import read_model_metadata
-    from perceptual_utils.training import FINE_TUNE_WARMUP_STEPS
+    from perceptual_utils.training.settings import FINE_TUNE_WARMUP_STEPS
 
     net = {"scale": 4, "channels": 16, "num_residual": 1, "variant": "modern"}  # no batch-norm statistics to move
     torch.manual_seed(5)  # other weights than train_sr's own seeded initialisation

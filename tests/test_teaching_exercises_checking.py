@@ -56,5 +56,6 @@ def test_passed_check_uses_the_students_function(capsys):
 
 
 def test_exercises_are_listed_in_the_workbooks_order():
-    assert list(ex.EXERCISES) == ["feature_loss", "gram_matrix", "style_loss", "total_variation", "residual_block",
-                                  "training_step", "psnr_y", "degradation", "conditional_instance_norm"]
+    assert list(ex.EXERCISES) == ["imagenet_normalisation", "feature_loss", "gram_matrix", "style_loss",
+                                  "total_variation", "inversion_objective", "residual_block", "training_step",
+                                  "degradation", "psnr_y", "conditional_instance_norm"]

@@ -7,13 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import assert_names_the_mistake, check
 from perceptual_utils import losses
 from perceptual_utils.teaching import exercises as ex
 from perceptual_utils.teaching.exercises.losses import FEATURE_MISTAKES, GRAM_MISTAKES, STYLE_MISTAKES, TV_MISTAKES
-
-
-def check(checker, fn):
-    return checker(fn, verbose=False)
 
 
 # ----------------------------------------------------------------------------- feature loss
@@ -76,8 +73,7 @@ def test_gram_accepts_the_reference_and_a_hand_written_answer():
 
 @pytest.mark.parametrize("mistake", GRAM_WRONG)
 def test_gram_names_the_mistake(mistake):
-    r = check(ex.check_gram_matrix, GRAM_WRONG[mistake])
-    assert not r.passed and r.mistake == mistake and r.hint == GRAM_MISTAKES[mistake][0]
+    assert_names_the_mistake(ex.check_gram_matrix, GRAM_WRONG[mistake], mistake, GRAM_MISTAKES)
 
 
 def test_gram_transposed_hint_mentions_psi_psi_t():
@@ -116,8 +112,7 @@ def test_style_loss_accepts_the_reference_and_a_hand_written_answer():
 
 @pytest.mark.parametrize("mistake", STYLE_WRONG)
 def test_style_loss_names_the_mistake(mistake):
-    r = check(ex.check_style_loss, STYLE_WRONG[mistake])
-    assert not r.passed and r.mistake == mistake and r.hint == STYLE_MISTAKES[mistake][0]
+    assert_names_the_mistake(ex.check_style_loss, STYLE_WRONG[mistake], mistake, STYLE_MISTAKES)
 
 
 # ----------------------------------------------------------------------------- total variation
@@ -142,5 +137,4 @@ def test_tv_accepts_the_reference_and_a_hand_written_answer():
 
 @pytest.mark.parametrize("mistake", TV_WRONG)
 def test_tv_names_the_mistake(mistake):
-    r = check(ex.check_total_variation, TV_WRONG[mistake])
-    assert not r.passed and r.mistake == mistake and r.hint == TV_MISTAKES[mistake][0]
+    assert_names_the_mistake(ex.check_total_variation, TV_WRONG[mistake], mistake, TV_MISTAKES)

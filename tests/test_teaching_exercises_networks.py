@@ -6,12 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers import assert_names_the_mistake, check
 from perceptual_utils.teaching import exercises as ex
 from perceptual_utils.teaching.exercises.networks import RESIDUAL_MISTAKES
-
-
-def check(checker, fn):
-    return checker(fn, verbose=False)
 
 
 def residual_ok(x, conv1, norm1, conv2, norm2):
@@ -36,5 +33,4 @@ def test_residual_block_accepts_the_reference_and_a_hand_written_answer():
 
 @pytest.mark.parametrize("mistake", RESIDUAL_WRONG)
 def test_residual_block_names_the_mistake(mistake):
-    r = check(ex.check_residual_block, RESIDUAL_WRONG[mistake])
-    assert not r.passed and r.mistake == mistake and r.hint == RESIDUAL_MISTAKES[mistake][0]
+    assert_names_the_mistake(ex.check_residual_block, RESIDUAL_WRONG[mistake], mistake, RESIDUAL_MISTAKES)

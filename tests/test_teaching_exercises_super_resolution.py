@@ -8,14 +8,11 @@ import math
 import pytest
 import torch.nn.functional as F
 
+from helpers import assert_names_the_mistake, check
 from perceptual_utils.color import rgb_to_y_bt601
 from perceptual_utils.sr import degradation, metrics
 from perceptual_utils.teaching import exercises as ex
 from perceptual_utils.teaching.exercises.super_resolution import DEGRADE_MISTAKES, PSNR_MISTAKES
-
-
-def check(checker, fn):
-    return checker(fn, verbose=False)
 
 
 # ----------------------------------------------------------------------------- PSNR on Y
@@ -49,8 +46,7 @@ def test_psnr_accepts_the_reference_and_a_hand_written_answer():
 
 @pytest.mark.parametrize("mistake", PSNR_WRONG)
 def test_psnr_names_the_mistake(mistake):
-    r = check(ex.check_psnr_y, PSNR_WRONG[mistake])
-    assert not r.passed and r.mistake == mistake and r.hint == PSNR_MISTAKES[mistake][0]
+    assert_names_the_mistake(ex.check_psnr_y, PSNR_WRONG[mistake], mistake, PSNR_MISTAKES)
 
 
 def test_psnr_rgb_hint_says_y():
@@ -92,8 +88,7 @@ def test_degradation_accepts_the_reference_with_or_without_rounding():
 
 @pytest.mark.parametrize("mistake", DEGRADE_WRONG)
 def test_degradation_names_the_mistake(mistake):
-    r = check(ex.check_degradation, DEGRADE_WRONG[mistake])
-    assert not r.passed and r.mistake == mistake and r.hint == DEGRADE_MISTAKES[mistake][0]
+    assert_names_the_mistake(ex.check_degradation, DEGRADE_WRONG[mistake], mistake, DEGRADE_MISTAKES)
 
 
 def test_degradation_wrong_size_is_explained():

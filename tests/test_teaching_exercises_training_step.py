@@ -6,13 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers import check
 from perceptual_utils import losses
 from perceptual_utils.teaching import exercises as ex
 from perceptual_utils.teaching.exercises.training_step import TRAINING_MISTAKES
-
-
-def check(checker, fn):
-    return checker(fn, verbose=False)
 
 
 def step_ok(model, optimizer, pieces, batch):

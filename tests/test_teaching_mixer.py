@@ -94,3 +94,11 @@ def test_upload_adds_a_photo_and_a_bad_upload_says_so():
 def test_panel_needs_a_photo():
     with pytest.raises(ValueError, match="at least one photo"):
         StyleMixerPanel(_net(), {}, size=32)
+
+
+def test_slider_labels_are_wide_enough_for_the_longest_style_name():
+    panel = StyleMixerPanel(_net(), _photos(), size=32)
+    longest = max([*panel.styles, "strength"], key=len)
+    widths = {s.style.description_width for s in [*panel.sliders.values(), panel.strength_slider]}
+    assert len(widths) == 1  # aligned
+    assert int(widths.pop().removesuffix("px")) >= 7 * len(longest)  # about 7 px a character at the default font

@@ -59,3 +59,10 @@ def test_compute_button_reports_progress(frames, tmp_path):
     panel.path_text.value = str(tmp_path / "mine.png")
     assert panel.on_compute() is True
     assert seen == [f"computing frames: run {i + 1} of 3 (run {i})" for i in range(3)]
+
+
+def test_labels_and_the_button_text_are_not_cut(frames):
+    panel = ReconstructionPanel(frames[0], display_px=32)
+    for slider in (panel.layer_slider, panel.iteration_slider, panel.share_slider):
+        assert slider.style.description_width == "initial"
+    assert panel.button.layout.width == "auto"

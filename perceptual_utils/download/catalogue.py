@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ..config import data_root
 from ..images import ImageLoadError, center_crop, load_image, save_image
-from .downloader import FetchError, download
+from .downloader import FetchError, download, remove_empty_dirs
 
 @dataclass(frozen=True)
 class Resource:
@@ -202,11 +202,33 @@ def fetch_data(what: str = "all", root: str | os.PathLike | None = None, progres
     ``what``: ``styles`` (the public-domain paintings, about 10 MB), ``sr`` (Set5, Set14, BSD100,
     about 50 MB), ``coco-mini`` (239 COCO photos, about 40 MB, into ``train/coco_mini/``), ``coco``
     (MS-COCO train2014, about 13 GB, extracted to ``train/train2014/``) or ``all``. Files already
-    present are kept; rerunning resumes an interrupted download.
+    present are kept; rerunning resumes an interrupted download. A failed fetch removes the
+    folders it created that are still empty.
     """
     if what not in DATA_GROUPS:
         raise ValueError(f"unknown data group {what!r}; choose from {', '.join(DATA_GROUPS)}")
     base = data_root(root)
+    fresh = [d for d in _folders(base, what) if not d.exists()]
+    try:
+        return _fetch_group(what, base, progress, keep_archive)
+    except BaseException:
+        remove_empty_dirs(fresh)  # a failed fetch leaves no empty folders behind
+        raise
+
+
+def _folders(base: Path, what: str) -> set[Path]:
+    """The data root and every folder under it that fetching ``what`` may create."""
+    relative = [r.path for r in STYLE_RESOURCES] if what in ("styles", "all") else []
+    relative += [r.path for r in SR_RESOURCES] if what in ("sr", "all") else []
+    relative += [r.path for r in coco_mini_resources()] if what in ("coco-mini", "all") else []
+    relative += [COCO_RESOURCE.path, "train/train2014/.complete"] if what in ("coco", "all") else []
+    folders = {base}
+    for rel in relative:
+        folders.update(p for p in (base / rel).parents if base in p.parents)
+    return folders
+
+
+def _fetch_group(what: str, base: Path, progress: bool, keep_archive: bool) -> list[Path]:
     out: list[Path] = []
     if what in ("styles", "all"):
         out += _fetch_images(STYLE_RESOURCES, base, progress)

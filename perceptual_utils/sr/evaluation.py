@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..cli_options import add_progress_option
+from ..cli_options import add_progress_option, add_threads_option
 from ..config import data_root
 from ..errors import CLIError
 from ..images import list_images, load_image, save_image
@@ -261,6 +261,7 @@ def evaluate_methods(methods: Sequence[tuple[str | None, nn.Module | str | os.Pa
 def _run(args: argparse.Namespace) -> int:
     if (args.model is None) == (args.method is None):
         raise CLIError("give exactly one of --model FILE or --method bicubic")
+    inputs = [Path(args.model)] if args.model is not None and Path(args.model).is_file() else []
     for set_name in args.sets:  # before any work: every set must hold images
         folder = data_root(args.root) / "sr" / set_name
         if not folder.is_dir():
@@ -268,9 +269,19 @@ def _run(args: argparse.Namespace) -> int:
                            f"(run `python -m perceptual_utils fetch-data sr`, or give --root)")
         if not list_images(folder):
             raise CLIError(f"benchmark set {set_name!r} at {folder} has no image files")
+        inputs += list_images(folder)
+    written: dict[Path, str] = {}
     for option in ("csv", "json"):
         if getattr(args, option) and Path(getattr(args, option)).is_dir():
             raise CLIError(f"--{option} {getattr(args, option)}: is an existing folder, not a file name")
+        if getattr(args, option):  # never onto the model or a benchmark image, nor both onto one file
+            target = Path(getattr(args, option)).resolve()
+            for source in inputs:
+                if source.resolve() == target:
+                    raise CLIError(f"--{option} {getattr(args, option)}: would overwrite the input file {source}")
+            if target in written:
+                raise CLIError(f"--{option} and --{written[target]} name the same file {target}")
+            written[target] = option
     if args.model is not None:
         model = load_sr_model(args.model)
         scale = args.scale or model_scale(model)
@@ -306,5 +317,6 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (faster)")
     p.add_argument("--no-histogram-match", action="store_true", help="do not histogram-match network outputs")
     p.add_argument("--crops", default=None, metavar="DIR", help="save side-by-side crops per image here")
+    add_threads_option(p)
     add_progress_option(p)
     p.set_defaults(func=_run)

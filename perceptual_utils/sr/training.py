@@ -4,7 +4,7 @@ The paper's recipe (Section 4.2): 288x288 HR patches (MS-COCO), LR inputs made b
 blur (sigma = 1) and bicubic downsampling, batch size 4, 200k iterations, Adam with learning
 rate 1e-3, and either the feature reconstruction loss at VGG-16 ``relu2_2`` ("perceptual") or
 the per-pixel squared error (the baseline). The loop itself (progress, previews, atomic
-checkpoints, exact resume, AMP, DDP, model file) is :func:`perceptual_utils.training.train_loop`,
+checkpoints, exact resume, AMP, DDP, model file) is :func:`perceptual_utils.training.loop.train_loop`,
 shared with the style-transfer networks.
 
 ``python -m perceptual_utils train-sr --scale 4 --loss feature --data DIR --steps 200000 --out runs/sr_x4``
@@ -26,8 +26,10 @@ from ..datafiles import default_training_data
 from ..errors import CLIError
 from ..images import ImageLoadError, center_crop, list_images, load_image, resize_short_side
 from ..losses import check_grid_jitter, feature_reconstruction_loss, jittered_crop, pixel_loss
-from ..training import (TrainResult, TrainSettings, add_training_arguments, plan_run,
-                       report_training, sort_options, train_loop)
+from ..training.cli import add_training_arguments, check_export, report_training
+from ..training.loop import TrainResult, train_loop
+from ..training.planning import plan_run
+from ..training.settings import TrainSettings, sort_options
 from ..training_data import ImageFolderDataset
 from ..validation import check_training_args
 from ..vgg.network import CONTENT_LAYER, VGG16_LAYERS, LossNetwork, check_layers, require_layers
@@ -136,7 +138,7 @@ SR_RECIPES: dict[str, dict[str, Any]] = {
 
 @dataclass
 class SRTrainSettings(TrainSettings):
-    """:class:`~perceptual_utils.training.TrainSettings` plus the SR task's data settings (``None``:
+    """:class:`~perceptual_utils.training.settings.TrainSettings` plus the SR task's data settings (``None``:
     the recipe's). ``patch``: HR patch side, a multiple of the scale (LR patches are
     ``patch // scale``). ``sigma``: Gaussian blur before downsampling (paper 1.0). ``resize_short``:
     scale training photos to this short side first (``0``: native scale). ``preview_image``: HR
@@ -191,7 +193,7 @@ def train_sr(
         vgg_weights: VGG-16 weights file of the feature loss (the older keyword ``weights`` is the same).
 
     Returns:
-        The :class:`~perceptual_utils.training.TrainResult` (history, speed, model path) with the
+        The :class:`~perceptual_utils.training.loop.TrainResult` (history, speed, model path) with the
         trained network as ``result.model`` (eval mode, on the CPU).
     """
     options = dict(options)
@@ -244,6 +246,7 @@ def train_sr(
 
 def _run(args: argparse.Namespace) -> int:
     check_training_args(args)
+    check_export(args)  # before hours of training, not after
     if args.data is not None and not Path(args.data).is_dir():
         raise CLIError(f"{args.data}: no such folder of training images")
     net = {k: v for k, v in {"scale": args.scale, "variant": args.variant, "channels": args.channels,

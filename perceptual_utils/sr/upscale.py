@@ -17,12 +17,14 @@ import os
 import torch
 from torch import nn
 
-from ..cli_options import add_device_option, add_progress_option
+from ..cli_options import add_device_option, add_progress_option, add_threads_option
 from ..config import resolve_device
 from ..images import match_histograms
-from ..model_io import load_model
+from ..inference import choose_path
 from ..process_files import process_images
-from ..tiling import has_instance_norm, receptive_field, tiled_apply, tiled_apply_exact
+from ..shipped_models import load_model  # a path or a shipped model's name
+from ..model_io import check_finite_output
+from ..tiling import check_tile, has_instance_norm, receptive_field, tiled_apply, tiled_apply_exact
 from ..validation import check_device, check_int
 
 #: Default tile side and overlap in *low-resolution* pixels. The network sees about 14 LR px
@@ -46,18 +48,22 @@ def model_scale(model: nn.Module) -> int:
 
 @torch.no_grad()
 def upscale(model: nn.Module, image: torch.Tensor, match_histogram: bool = True, tile: int | None = DEFAULT_TILE,
-            overlap: int = DEFAULT_OVERLAP) -> torch.Tensor:
+            overlap: int = DEFAULT_OVERLAP, amp: bool = True) -> torch.Tensor:
     """Super-resolve one image ``(3, h, w)`` (or a batch) in [0, 1] by the model's scale.
 
     Args:
-        model: a :class:`SuperResolutionNet` (put in eval mode here).
+        model: a :class:`SuperResolutionNet`, run on the machine's fast inference path
+            (:func:`perceptual_utils.inference.choose_path`, on the model's device; pass a
+            prepared ``choose_path(model).net`` to prepare it once for many images).
         image: RGB in [0, 1].
         match_histogram: match each colour channel's histogram to the input's (the paper's post-processing).
         tile: tile side in input pixels for large images (``None`` or 0: whole image at once).
         overlap: overlap between tiles in input pixels.
+        amp: ``False``: float32 (see :func:`~perceptual_utils.inference.select_path`).
     """
     scale = model_scale(model)
-    model.eval()
+    fast = choose_path(model, device=next(model.parameters()).device, amp=amp)
+    model = fast.net
     single = image.dim() == 3
     x = image.unsqueeze(0) if single else image
     if x.dim() != 4 or x.shape[1] != 3:
@@ -72,12 +78,13 @@ def upscale(model: nn.Module, image: torch.Tensor, match_histogram: bool = True,
         # Instance norm: whole-image statistics (computed tile by tile), halo-cropped tiles: exact.
         halo = -(-max(receptive_field(model), int(overlap)) // 4) * 4
         core = max(int(tile) - 2 * halo, int(tile) // 2, 4)
-        out = tiled_apply_exact(model, x, tile=core + 2 * halo, halo=halo, scale=scale).to(device)
+        out = tiled_apply_exact(model, x, tile=core + 2 * halo, halo=halo, scale=scale,
+                                run=fast.runner()).to(device)
     elif tile:
-        out = tiled_apply(model, x, tile=int(tile), overlap=min(int(overlap), (int(tile) - 1) // 2), scale=scale)
+        out = tiled_apply(fast, x, tile=int(tile), overlap=min(int(overlap), (int(tile) - 1) // 2), scale=scale)
     else:
-        out = model(x)
-    out = out.clamp(0, 1)
+        out = fast(x)
+    out = check_finite_output(out).clamp(0, 1)
     if match_histogram:
         out = torch.stack([match_histograms(o, i) for o, i in zip(out, x)])
     return out[0] if single else out
@@ -86,12 +93,17 @@ def upscale(model: nn.Module, image: torch.Tensor, match_histogram: bool = True,
 def _run(args: argparse.Namespace) -> int:
     check_int("--tile", args.tile, minimum=16, zero_ok=True, optional=True)
     check_device(args.device)
-    model = load_sr_model(args.model, device=resolve_device(args.device))
+    # Prepared once (batch norm folded, fast path), not once per image.
+    model = choose_path(load_sr_model(args.model, device=resolve_device(args.device)), amp=not args.no_amp,
+                        device=args.device).net
+    check_tile(model, args.tile)  # tiles below twice the receptive field are mostly thrown-away context
 
     def fn(image: torch.Tensor) -> torch.Tensor:
-        return upscale(model, image, match_histogram=not args.no_histogram_match, tile=args.tile).cpu()
+        return upscale(model, image, match_histogram=not args.no_histogram_match, tile=args.tile,
+                       amp=not args.no_amp).cpu()
 
-    return process_images(args.input, args.output, fn, progress=args.progress)
+    # Video frames one per pass: an output frame has scale**2 times the pixels, so a batch would multiply memory for little speed.
+    return process_images(args.input, args.output, fn, progress=args.progress, video_batch=1, protected=[args.model])
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
@@ -99,13 +111,17 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("upscale", help="super-resolve images with a trained model",
                        description="Super-resolve images with a trained super-resolution model file.")
     p.add_argument("--model", required=True, help="super-resolution model file (.safetensors)")
-    p.add_argument("--input", required=True, nargs="+", help="image files and/or folders")
+    p.add_argument("--input", required=True, nargs="+",
+                   help="image and video files and/or folders (videos keep their frame rate and audio)")
     p.add_argument("--output", required=True,
-                   help="output file (for one input image) or folder (results keep their names)")
+                   help="output file (for one input) or folder (results keep their names)")
     p.add_argument("--no-histogram-match", action="store_true",
                    help="skip matching the output's colour histograms to the input's")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
                    help=f"tile side in input pixels for large images, 0 = whole image (default {DEFAULT_TILE})")
     add_device_option(p)
+    add_threads_option(p)
+    p.add_argument("--no-amp", action="store_true",
+                   help="plain float32 (default: float16 on CUDA, bf16 on CPUs with native bf16)")
     add_progress_option(p)
     p.set_defaults(func=_run)

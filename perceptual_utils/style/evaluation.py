@@ -30,8 +30,8 @@ from torch import nn
 from ..color import rgb_to_ycbcr
 from ..images import gaussian_blur, load_image
 from ..losses import PerceptualLoss, shift_difference
-from ..model_io import load_model
 from ..optimization.gatys import gatys_style_transfer
+from ..shipped_models import load_model  # a path or a shipped model's name
 from ..vgg.cache import get_loss_network
 from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
 from .net import checkerboard_energy

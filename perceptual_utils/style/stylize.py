@@ -1,7 +1,8 @@
 """Stylise images with a trained feed-forward network: one forward pass per image.
 
-The fast inference path (:func:`prepare_model`): inference mode, batch norm folded into the convs
-(paper variant), channels-last memory layout and half precision on CUDA. Large images are cut
+The fast inference path (:func:`prepare_model`, :mod:`perceptual_utils.inference`): inference mode,
+batch norm folded into the convs (paper variant), exact float32 layer rewrites on the CPU (bf16
+autocast where the CPU has native bf16), channels-last memory layout and half precision on CUDA. Large images are cut
 into tiles (:func:`~perceptual_utils.tiling.tiled_apply_exact`) so memory stays bounded.
 
 Tiling and exactness: the paper network's receptive field is 109 px (see notebook 03), so an
@@ -29,15 +30,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..cli_options import add_progress_option, add_device_option
+from ..cli_options import add_command, add_device_option, add_progress_option, add_threads_option
 from ..color import preserve_color as _preserve_color
-from ..config import resolve_device
 from ..images import load_image
-from ..model_io import load_model
+from ..inference import choose_path
 from ..process_files import process_images
-from ..tiling import receptive_field, tiled_apply_exact
+from ..shipped_models import load_model  # a path or a shipped model's name
+from ..model_io import check_finite_output
+from ..tiling import check_tile, receptive_field, tiled_apply_exact
 from ..validation import check_device, check_int
-from .net import fold_batch_norm
+from ..video import DEFAULT_BATCH as DEFAULT_VIDEO_BATCH
 
 #: Images with more pixels than this are tiled automatically (about 2048 x 2048).
 AUTO_TILE_PIXELS = 2048 * 2048
@@ -46,12 +48,14 @@ DEFAULT_OVERLAP = 128
 
 
 def prepare_model(model: nn.Module | str | os.PathLike, device: str | torch.device | None = None,
-                  half: bool | None = None) -> nn.Module:
-    """An inference-ready copy of a style network (or a model file's network).
+                  amp: bool = True) -> nn.Module:
+    """An inference-ready copy of a style network (or a model file's network) on the fast path.
 
-    Folds batch norm into the convs, switches to eval mode, moves to ``device`` (default: CUDA if
-    available), and on CUDA uses channels-last and (unless ``half=False``) float16. The copy is
-    marked ``inference_ready`` so :func:`stylize` does not prepare it again.
+    The machine's fastest exact-enough path (:func:`perceptual_utils.inference.choose_path`):
+    batch norm folded into the convs, eval mode, on ``device`` (default: CUDA if available);
+    float16 and channels-last on CUDA, bf16 autocast on CPUs with native bf16, exact float32
+    rewrites elsewhere; ``amp=False`` for float32. The copy carries its ``inference_path`` so
+    :func:`stylize` does not prepare it again.
 
     Raises:
         ModelFileError: a path that is not a style transfer model file (missing, corrupted, or
@@ -61,17 +65,7 @@ def prepare_model(model: nn.Module | str | os.PathLike, device: str | torch.devi
         model = load_model(model, kind="style_transfer")
     if getattr(model, "inference_ready", False):
         return model
-    dev = resolve_device(device)
-    net = fold_batch_norm(model.module if hasattr(model, "module") else model).to(dev).eval()
-    net.requires_grad_(False)
-    if dev.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-        if half is not False:
-            net = net.half()
-    elif half:
-        raise ValueError("half precision is only used on CUDA (CPU float16 convolutions are slow)")
-    net.inference_ready = True
-    return net
+    return choose_path(model, device=device, amp=amp).net
 
 
 def _as_batch(image: torch.Tensor) -> torch.Tensor:
@@ -164,7 +158,7 @@ def check_strength(strength: float) -> float:
 @torch.inference_mode()
 def stylize(model: nn.Module | str | os.PathLike, image: torch.Tensor | str | os.PathLike,
             preserve_color: bool = False, tile: int | None = None, overlap: int = DEFAULT_OVERLAP,
-            device: str | torch.device | None = None, half: bool | None = None,
+            device: str | torch.device | None = None, amp: bool = True,
             style: int | str | torch.Tensor | None = None, mix: Mapping[Any, float] | None = None,
             strength: float = 1.0) -> torch.Tensor:
     """Stylise ``image`` with a trained network in one forward pass.
@@ -179,7 +173,7 @@ def stylize(model: nn.Module | str | os.PathLike, image: torch.Tensor | str | os
         overlap: minimum context px around each tile's kept core (the receptive field is always
             used at least); tiles of ``tile`` px keep a core of ``tile - 2 * halo`` px (at least
             ``tile // 2``), so the result equals the untiled one.
-        device, half: see :func:`prepare_model`.
+        device, amp: see :func:`prepare_model` (``amp=False``: float32).
         style: which style of a multi-style network: its name (as recorded in the model file,
             see :func:`style_names`) or index; or a tensor as :meth:`StyleTransferNet.forward`
             takes it. Default: style 0.
@@ -204,11 +198,11 @@ def stylize(model: nn.Module | str | os.PathLike, image: torch.Tensor | str | os
     if isinstance(image, (str, os.PathLike)):
         image = load_image(image)
     strength = check_strength(strength)
-    net = prepare_model(model, device=device, half=half)
+    net = prepare_model(model, device=device, amp=amp)
+    fast = choose_path(net)
     selection = resolve_style(net, style, mix)
     if selection is not None and hasattr(net, "style_selection"):
         net.style_selection(selection)  # validate now (one-line errors), not inside a tile
-    param = next(net.parameters())
     x = _as_batch(image)
     h, w = x.shape[-2:]
     if tile is None:
@@ -217,22 +211,14 @@ def stylize(model: nn.Module | str | os.PathLike, image: torch.Tensor | str | os
         raise ValueError(f"overlap must be >= 0 px, got {overlap}")
     if tile and tile < 16:
         raise ValueError(f"tile must be at least 16 px (or 0 for no tiling), got {tile}")
-
-    def run_on(module: nn.Module, t: torch.Tensor) -> torch.Tensor:
-        t = t.to(param.device, dtype=param.dtype)
-        if param.device.type == "cuda":
-            t = t.contiguous(memory_format=torch.channels_last)
-        return (module(t) if selection is None else module(t, style=selection)).float()
-
-    def run(t: torch.Tensor) -> torch.Tensor:
-        return run_on(net, t)
+    run_on = fast.runner(selection)  # the path's device, dtype, layout and autocast; float32 out
 
     if strength == 0.0:  # exactly the photo; no need to run the network
         out = x.clone()
         return out[0] if image.dim() == 3 else out
     # The image stays on the CPU when tiling so only one tile at a time lives on the device.
     if not (tile and max(h, w) > tile):
-        out = run(x)
+        out = fast(x, selection)  # whole images: the path's backend (tiles always run through torch)
     else:
         # Each tile carries a halo as wide as the receptive field (or ``overlap``, if larger) and
         # only its core is kept; instance norms use whole-image statistics computed tile by tile.
@@ -240,7 +226,7 @@ def stylize(model: nn.Module | str | os.PathLike, image: torch.Tensor | str | os
         halo = -(-max(receptive_field(net), overlap) // 4) * 4
         core = max(tile - 2 * halo, tile // 2, 4)
         out = tiled_apply_exact(net, x, tile=core + 2 * halo, halo=halo, run=run_on)
-    out = out.float().cpu().clamp_(0, 1)  # in place: no second whole-image float copy
+    out = check_finite_output(out.float().cpu()).clamp_(0, 1)  # in place: no second whole-image float copy
     if preserve_color:
         out = _preserve_color(out, x)
     if strength < 1.0:  # pixel-space blend toward the photo (see the docstring for why)
@@ -248,24 +234,39 @@ def stylize(model: nn.Module | str | os.PathLike, image: torch.Tensor | str | os
     return out[0] if image.dim() == 3 else out
 
 
+def stylize_frames(model, frames: torch.Tensor, *, style=None, mix=None, strength: float = 1.0) -> torch.Tensor:
+    """Stylise ``(B, 3, H, W)`` frames (or one ``(3, H, W)``) with a style network: the one call through
+    which the live panel (:mod:`.teaching.live`), ``benchmarks/video_flicker.py`` and notebook 07 stylise
+    frames. It is :func:`stylize` (``style``, ``mix`` and ``strength`` as there), which runs the
+    machine's fast inference path (:func:`perceptual_utils.inference.choose_path`). Pass a network
+    prepared once (:func:`prepare_model`); a plain network or a model file is prepared on every call.
+    Frames are never tiled: they are small."""
+    return stylize(model, frames, style=style, mix=mix, strength=strength, tile=0)
+
+
 # ----------------------------------------------------------------------------- command line
 
 def _run_cli(args: argparse.Namespace) -> int:
+    """Stylise image and video files, or folders of them, with a trained feed-forward network. Unreadable
+    inputs are reported on one line each; the others are still processed (exit code 1 if any failed)."""
     check_int("--tile", args.tile, minimum=16, zero_ok=True, optional=True)
     check_int("--overlap", args.overlap, minimum=0)
     check_device(args.device)
     strength = check_strength(args.strength) if args.strength is not None else 1.0
     mix = parse_mix(args.mix) if args.mix is not None else None
-    net = prepare_model(args.model, device=args.device, half=False if args.no_half else None)
+    net = prepare_model(args.model, device=args.device, amp=not args.no_amp)
+    check_tile(net, args.tile, args.overlap)  # --tile 16: an 8 px core in a 128 px halo, minutes per photo
     # Resolved once, before any image: a bad name or weight is one error, not one per image.
     selection = resolve_style(net, args.style, mix)
     if selection is not None:
         net.style_selection(selection)
+    check_int("--batch", args.batch, minimum=1)
+    # One function for an image (3, H, W) and for a batch of video frames (B, 3, H, W).
     return process_images(
         args.input, args.output,
         lambda img: stylize(net, img, preserve_color=args.preserve_color, tile=args.tile, overlap=args.overlap,
                             style=selection, strength=strength),
-        progress=args.progress)
+        progress=args.progress, video_batch=args.batch, protected=[args.model])
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -289,13 +290,10 @@ def parse_mix(text: str) -> dict[str, float]:
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``stylize`` to the command line."""
-    p = subparsers.add_parser(
-        "stylize", help="stylise images with a trained style network",
-        description="Stylise image files or folders of images with a trained feed-forward network. "
-                    "Unreadable inputs are reported on one line each; the others are still processed "
-                    "(exit code 1 if any failed).")
+    p = add_command(subparsers, "stylize", _run_cli, help="stylise images and videos with a trained style network")
     p.add_argument("--model", required=True, help="style transfer model file (.safetensors)")
-    p.add_argument("--input", required=True, nargs="+", help="image files and/or folders")
+    p.add_argument("--input", required=True, nargs="+",
+                   help="image and video files and/or folders (videos keep their frame rate and audio)")
     p.add_argument("--output", required=True,
                    help="output file (one input) or folder (results keep the input file names)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (luminance only)")
@@ -309,6 +307,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                    help=f"tile side in px for large images (default: {DEFAULT_TILE} above ~4 MP; 0 = never)")
     p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in px (default: %(default)s)")
     add_device_option(p)
-    p.add_argument("--no-half", action="store_true", help="float32 on CUDA too")
+    add_threads_option(p)
+    p.add_argument("--no-amp", action="store_true",
+                   help="plain float32 (default: float16 on CUDA, bf16 on CPUs with native bf16)")
+    p.add_argument("--batch", type=int, default=DEFAULT_VIDEO_BATCH,
+                   help="video frames per forward pass (fewer for frames above 1 MP; default: %(default)s)")
     add_progress_option(p)
-    p.set_defaults(func=_run_cli)

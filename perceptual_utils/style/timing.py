@@ -30,16 +30,19 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..cli_options import add_progress_option, add_device_option
+from ..cli_options import add_command, add_device_option, add_progress_option, add_threads_option
 from ..config import data_root, resolve_device
 from ..images import center_crop, load_image, resize_short_side
+from ..inference import choose_path
 from ..losses import PerceptualLoss
+from ..model_io import atomic_write
 from ..optimization.gatys import gatys_style_transfer
 from ..vgg.cache import get_loss_network
 from ..vgg.network import STYLE_LAYERS
 from .net import StyleTransferNet
 from .stylize import prepare_model
-from .training import StyleTransferLoss
+from ..validation import InvalidArgument, check_device, check_int, check_same_file, check_writable_folder
+from .objective import StyleTransferLoss
 
 PAPER_ITERATIONS = (100, 300, 500)
 PAPER_SIZES = (256, 512, 1024)
@@ -116,15 +119,17 @@ def time_gatys(content: torch.Tensor, style: torch.Tensor, iterations: Sequence[
 
 def time_feedforward(net: torch.nn.Module, size: int, device: torch.device, repeats: int = 5,
                      warmup: int = 2) -> dict[str, Any]:
-    """Median seconds of one forward pass at ``size x size`` (input already on the device)."""
-    param = next(net.parameters())
+    """Median seconds of one forward pass at ``size x size`` (input already on the device) on the
+    fast inference path (:func:`perceptual_utils.inference.choose_path`: its precision, layout
+    and backend; ``net`` from :func:`~perceptual_utils.style.stylize.prepare_model` keeps its path)."""
+    fast = choose_path(net, device=device)
+    param = next(fast.net.parameters())
     x = torch.rand(1, 3, size, size, device=device, dtype=param.dtype)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
 
     def fwd() -> None:
-        with torch.inference_mode():
-            net(x)
+        fast(x)
 
     ts = timed(fwd, device, repeats, warmup)
     return {"seconds": statistics.median(ts), "runs": ts}
@@ -200,7 +205,7 @@ def run_benchmark(sizes: Sequence[int] = PAPER_SIZES, iterations: Sequence[int] 
     result: dict[str, Any] = {
         "device": device_description(dev), "device_type": dev.type, "torch": torch.__version__,
         "feedforward_dtype": str(next(net.parameters()).dtype).replace("torch.", ""),
-        "feedforward_path": "inference mode, BN folded" + (", channels-last, float16" if dev.type == "cuda" else ""),
+        "feedforward_path": "inference mode, BN folded, " + choose_path(net, device=dev).path.describe(),
         "repeats": repeats, "gatys_repeats": gatys_repeats, "measure_iterations": measure_iterations,
         "rows": rows,
     }
@@ -253,7 +258,32 @@ def format_table(result: dict[str, Any], paper: bool = True) -> str:
 
 # ----------------------------------------------------------------------------- command line
 
+def _check_cli_args(args: argparse.Namespace) -> None:
+    """Every count and size of ``bench`` before any work: ``--iterations 0`` or ``--train-batch 0``
+    would otherwise run and print a table of nothing (or divide by zero)."""
+    for option in ("iterations", "sizes"):
+        for value in getattr(args, option):
+            check_int(f"--{option}", value, minimum=1 if option == "iterations" else 16)
+    for option, minimum in (("repeats", 1), ("gatys_repeats", 1), ("train_size", 16), ("train_batch", 1),
+                            ("train_steps", 1), ("measure_iterations", 0)):
+        check_int("--" + option.replace("_", "-"), getattr(args, option), minimum=minimum, optional=True)
+    check_device(args.device)
+    if args.json:
+        if Path(args.json).is_dir():
+            raise InvalidArgument(f"--json {args.json}: is an existing folder; give a file name such as "
+                                  f"{Path(args.json) / 'bench.json'}")
+        root = data_root()  # the photo and painting the benchmark reads, and the model
+        for source in (args.model, root / "content" / "chicago.jpg", root / "styles" / "starry_night_crop.jpg"):
+            if source:
+                check_same_file(source, args.json)
+        check_writable_folder(Path(args.json).parent, "--json")
+
+
 def _run_cli(args: argparse.Namespace) -> int:
+    """Time Gatys' optimisation (same objective) at 100/300/500 iterations against one forward pass of
+    the style network at 256/512/1024 px, plus training images/s. On CPU, Gatys is extrapolated from a
+    few iterations unless --measure-iterations 0."""
+    _check_cli_args(args)
     dev = resolve_device(args.device)
     measure = args.measure_iterations
     if measure is None and dev.type == "cpu":
@@ -264,20 +294,17 @@ def _run_cli(args: argparse.Namespace) -> int:
                            train_batch=args.train_batch, train_steps=args.train_steps,
                            progress=args.progress)
     print(format_table(result))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
+    if args.json:  # atomically: a full disk keeps the previous JSON whole
+        text = json.dumps(result, indent=2)
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
         print(f"JSON: {args.json}")
     return 0
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``bench`` to the command line."""
-    p = subparsers.add_parser(
-        "bench", help="the paper's Table 1 (Gatys vs feed-forward speed) on this device",
-        description="Time Gatys' optimisation (same objective) at 100/300/500 iterations against one "
-                    "forward pass of the style network at 256/512/1024 px, plus training images/s. "
-                    "On CPU, Gatys is extrapolated from a few iterations unless --measure-iterations 0.")
+    p = add_command(subparsers, "bench", _run_cli,
+                    help="the paper's Table 1 (Gatys vs feed-forward speed) on this device")
     p.add_argument("--sizes", type=int, nargs="+", default=list(PAPER_SIZES))
     p.add_argument("--iterations", type=int, nargs="+", default=list(PAPER_ITERATIONS))
     p.add_argument("--measure-iterations", type=int, default=None,
@@ -291,6 +318,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-batch", type=int, default=4)
     p.add_argument("--train-steps", type=int, default=3)
     add_device_option(p)
+    add_threads_option(p)
     p.add_argument("--json", help="write the results here as JSON")
     add_progress_option(p)
-    p.set_defaults(func=_run_cli)

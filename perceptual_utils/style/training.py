@@ -12,7 +12,7 @@ objective that :func:`~perceptual_utils.optimization.gatys.gatys_style_transfer`
 network and the optimisation baseline can be compared on one objective (the paper's Fig. 5).
 
 The loop itself (checkpoints, exact resume, AMP, DDP under ``torchrun``, previews) is the shared
-:func:`~perceptual_utils.training.train_loop`.
+:func:`~perceptual_utils.training.loop.train_loop`.
 """
 from __future__ import annotations
 
@@ -29,110 +29,22 @@ from torch import nn
 
 from ..blocks import UPSAMPLES
 from ..config import resolve_device, seed_everything
-from ..datafiles import content_photos
 from ..images import center_crop, load_image, resize_short_side
-from ..losses import (LossWeights, PerceptualLoss, check_grid_jitter, check_shift_weight, jittered_crop,
-                      shift_consistency_loss)
-from ..training import (TrainResult, TrainSettings, add_training_arguments, plan_run,
-                       report_training, sort_options, train_loop)
+from ..losses import LossWeights, PerceptualLoss
+from ..training.cli import add_training_arguments, check_export, report_training
+from ..training.loop import TrainResult, train_loop
+from ..training.planning import plan_run
+from ..training.settings import TrainSettings, sort_options
 from ..training_data import ImageFolderDataset
 from ..validation import check_training_args
 from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
+from .add_style import ADD_TO_LR, NewStyleLoss, new_style_network, open_add_to, source_objective
+from .data import StyleIndexedDataset, crop_schedule, default_preview_images
 from .net import StyleTransferNet
+from .objective import MultiStyleTransferLoss, StyleTransferLoss
 
 #: fast-neural-style's default: the style image is scaled so its long side is 384 px.
 DEFAULT_STYLE_SIZE = 384
-
-
-class StyleTransferLoss(nn.Module):
-    """``loss_fn(model, batch)`` for :func:`train_loop`: stylise the batch and score it with the
-    perceptual loss against the batch itself (content) and the fixed style Gram matrices; with
-    ``shift_weight`` > 0 also the shift-consistency term (a ``"shift"`` entry, in the total)."""
-
-    def __init__(self, perceptual: PerceptualLoss, grid_jitter: int = 0, shift_weight: float = 0.0):
-        super().__init__()
-        self.perceptual = perceptual
-        self.grid_jitter = check_grid_jitter(grid_jitter)
-        self.shift_weight = check_shift_weight(shift_weight)
-
-    def forward(self, model: nn.Module, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        grams = self.perceptual.target_grams
-        # Gram targets are plain tensors, not buffers, so .to(device) does not move them: do it here once.
-        if grams and next(iter(grams.values())).device != batch.device:
-            self.perceptual.target_grams = {k: v.to(batch.device) for k, v in grams.items()}
-        stylised = model(batch)
-        output, photo = jittered_crop(stylised, batch, self.grid_jitter)
-        return with_shift_term(self.perceptual(output, content=photo), self.shift_weight, model, batch, stylised)
-
-
-def with_shift_term(terms: dict[str, torch.Tensor], weight: float, net, batch: torch.Tensor,
-                    output: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``terms`` plus ``"shift"``, ``weight`` times :func:`shift_consistency_loss`, added to the
-    total (nothing is added, and no extra pass run, when ``weight`` is 0)."""
-    if not weight:
-        return terms
-    shift = weight * shift_consistency_loss(net, batch, output)
-    return terms | {"shift": shift, "total": terms["total"] + shift}
-
-
-class MultiStyleTransferLoss(nn.Module):
-    """``loss_fn(model, (batch, styles))`` for a multi-style network (conditional instance norm):
-    the batch is stylised with the style it was drawn for (``styles``: per-image indices, from
-    :class:`StyleIndexedDataset`) and scored against that style's Gram targets and style weight.
-
-    One :class:`PerceptualLoss` (one VGG-16) serves all styles: the per-style Gram targets are
-    computed once and swapped in per batch, so a step costs the same as with one style.
-    """
-
-    def __init__(self, perceptual: PerceptualLoss, target_grams: Sequence[dict[str, torch.Tensor]],
-                 style_weights: Sequence[float], grid_jitter: int = 0, shift_weight: float = 0.0):
-        super().__init__()
-        self.shift_weight = check_shift_weight(shift_weight)
-        if len(target_grams) != len(style_weights) or not target_grams:
-            raise ValueError("one style weight per style target is needed")
-        self.perceptual = perceptual
-        self.grid_jitter = check_grid_jitter(grid_jitter)
-        self.target_grams = [dict(g) for g in target_grams]
-        self.style_weights = [float(w) for w in style_weights]
-
-    def forward(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
-        images, styles = batch
-        s = int(styles[0])
-        if bool((styles != s).any()):
-            raise ValueError("MultiStyleTransferLoss expects one style per batch")
-        grams = self.target_grams[s]
-        # Plain tensors, not buffers: move them to the batch's device on first use.
-        if next(iter(grams.values())).device != images.device:
-            grams = self.target_grams[s] = {k: v.to(images.device) for k, v in grams.items()}
-        self.perceptual.target_grams = grams
-        self.perceptual.style_weight = self.style_weights[s]
-        stylised = model(images, style=styles)
-        output, photo = jittered_crop(stylised, images, self.grid_jitter)
-        terms = self.perceptual(output, content=photo)
-        return with_shift_term(terms, self.shift_weight, lambda x: model(x, style=styles[:x.shape[0]]), images,
-                               stylised)
-
-
-class StyleIndexedDataset(torch.utils.data.Dataset):
-    """Wrap a step-indexed dataset (e.g. :class:`ImageFolderDataset`) for multi-style training:
-    sample ``i`` is ``(image, style)`` with ``style = (i // samples_per_step) % num_styles``.
-
-    So every batch (all processes of a step) has one style, the styles take turns step by step
-    (each gets the same share of the steps and of every crop-size stage), and the style of a step
-    is a pure function of the step number, which keeps exact resume exact.
-    """
-
-    def __init__(self, dataset: torch.utils.data.Dataset, num_styles: int, samples_per_step: int):
-        self.dataset, self.num_styles, self.samples_per_step = dataset, int(num_styles), max(1, int(samples_per_step))
-
-    def style_of_step(self, step: int) -> int:
-        return int(step) % self.num_styles
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, sample: int):
-        return self.dataset[sample], self.style_of_step(int(sample) // self.samples_per_step)
 
 
 def _style_list(style: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
@@ -140,12 +52,6 @@ def _style_list(style: str | os.PathLike | Sequence[str | os.PathLike]) -> list[
     if not paths:
         raise ValueError("at least one style image is needed")
     return [Path(p).resolve() for p in paths]
-
-
-def default_preview_images(size: int, root: str | os.PathLike | None = None, count: int = 4) -> torch.Tensor:
-    """Fixed validation photos for previews: the demo photos in ``<data root>/content`` (never in
-    the training folder), topped up with scikit-image's samples; ``(count, 3, size, size)``."""
-    return torch.stack(content_photos(count, size, root))
 
 
 #: The two recipes. ``paper``: Johnson et al.'s (GPU) settings. ``cpu``: what trains a usable
@@ -161,19 +67,20 @@ def default_preview_images(size: int, root: str | os.PathLike | None = None, cou
 #: - style weight 2 instead of 5: ``benchmarks/loss_weights.py`` shows 5 at the knee of the
 #:   style-gap curve (strongly stylised), 2 removes 95% of the style gap and keeps more layout;
 #: - the loss scores a crop of the output at a random offset of 0-7 px (``grid_jitter=8``, see
-#:   :func:`jittered_crop`), so the network's 4-px grid cannot lock onto VGG's pooling grid: it
-#:   cut the checkerboard of 160-step runs 5-7x (two seeds), but a 518-step twin pair measured no
-#:   benefit (docs/artefacts.md, "Grid jitter over longer runs"), so long runs may pass
-#:   ``--grid-jitter 0``;
-#: - no shift-consistency term by default (``shift_weight=0``; see :func:`shift_consistency_loss`),
-#:   though it is what removes the checkerboard of longer runs: the output of the photo moved by
-#:   1-3 px must be the output moved likewise (the network is shift-equivariant only for 4-px
-#:   moves, and the Gram loss, blind to where a texture sits, lets it paint a pattern fixed to its
-#:   grid). Starry Night, ``--shift-weight 1000``, 30-minute budget on the AVX2 machine (377 steps):
-#:   checkerboard energy 5.9x the photo's against 180x for the shipped model and 215x after 2,000
-#:   steps without it. But it costs about 20% more time per step and slows the start: the
-#:   objective was 10% higher after 160 steps and 35% higher after notebook 04's 59 steps (30.6
-#:   against 22.9 on a held-out photo). So it is one flag away for runs of half an hour or more;
+#:   :func:`~perceptual_utils.losses.jittered_crop`), so the network's 4-px grid cannot lock onto
+#:   VGG's pooling grid: it cut the checkerboard of 160-step runs 5-7x (two seeds), but a 518-step
+#:   twin pair measured no benefit (docs/artefacts.md, "Grid jitter over longer runs"), so long
+#:   runs may pass ``--grid-jitter 0``;
+#: - no shift-consistency term by default (``shift_weight=0``; see
+#:   :func:`~perceptual_utils.losses.shift_consistency_loss`), though it is what removes the
+#:   checkerboard of longer runs: the output of the photo moved by 1-3 px must be the output moved
+#:   likewise (the network is shift-equivariant only for 4-px moves, and the Gram loss, blind to
+#:   where a texture sits, lets it paint a pattern fixed to its grid). Starry Night,
+#:   ``--shift-weight 1000``, 30-minute budget on the AVX2 machine (377 steps): checkerboard
+#:   energy 5.9x the photo's against 180x for the shipped model and 215x after 2,000 steps without
+#:   it. But it costs about 20% more time per step and slows the start: the objective was 10%
+#:   higher after 160 steps and 35% higher after notebook 04's 59 steps (30.6 against 22.9 on a
+#:   held-out photo). So it is one flag away for runs of half an hour or more;
 #: - data decoded once into memory, no loader processes (they would compete with the two
 #:   cores that do the arithmetic), bf16 autocast where the CPU computes bf16 natively.
 STYLE_RECIPES: dict[str, dict[str, Any]] = {
@@ -186,24 +93,11 @@ STYLE_RECIPES: dict[str, dict[str, Any]] = {
             "resize_short": 256, "num_workers": 0, "loss": LossWeights(style_weight=2.0), "grid_jitter": 8,
             "shift_weight": 0.0},
 }
-RECIPES = tuple(STYLE_RECIPES)
-
-
-def crop_schedule(steps: int, image_size: int, fine_tune_size: int | None,
-                  fine_tune_fraction: float) -> list[tuple[int, int]]:
-    """``[(first_step, crop_size), ...]``: ``image_size`` crops, then the last
-    ``fine_tune_fraction`` of the steps at ``fine_tune_size``."""
-    if not fine_tune_size or fine_tune_fraction <= 0 or fine_tune_size == image_size:
-        return [(0, int(image_size))]
-    if not 0 < fine_tune_fraction < 1:
-        raise ValueError(f"fine_tune_fraction must be in [0, 1), got {fine_tune_fraction}")
-    first = max(1, int(round(steps * (1 - fine_tune_fraction))))
-    return [(0, int(image_size)), (first, int(fine_tune_size))] if first < steps else [(0, int(image_size))]
 
 
 @dataclass
 class StyleTrainSettings(TrainSettings):
-    """:class:`~perceptual_utils.training.TrainSettings` plus the style task's data settings
+    """:class:`~perceptual_utils.training.settings.TrainSettings` plus the style task's data settings
     (``None``: the recipe's).
 
     ``image_size``: side of the square training crops (paper 256, cpu 128). ``fine_tune_size``,
@@ -213,7 +107,8 @@ class StyleTrainSettings(TrainSettings):
     larger values give smaller brush strokes relative to the content). ``preview_images``: fixed
     validation photos (tensor ``(N, 3, H, W)`` or files; default: the data root's ``content/``
     photos, cropped to ``min(image_size, 256)``). ``grid_jitter``: score a crop of the output
-    at a random offset below this many pixels each step (cpu 8, paper 0; see :func:`jittered_crop`).
+    at a random offset below this many pixels each step (cpu 8, paper 0; see
+    :func:`~perceptual_utils.losses.jittered_crop`).
     ``shift_weight``: weight of the shift-consistency term (0 in both recipes; 1000 for runs of
     half an hour or more, see :func:`~perceptual_utils.losses.shift_consistency_loss`).
     """
@@ -247,6 +142,7 @@ def train_style(
     style_layers: Sequence[str] = STYLE_LAYERS,
     style_weights: Sequence[float] | None = None,
     vgg_weights: str | os.PathLike | None = None,
+    add_to: str | os.PathLike | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train a :class:`StyleTransferNet` for one style image (or one network for several, with
@@ -279,9 +175,15 @@ def train_style(
             balance a painting whose Gram matrices are far from photos' against a gentler one.
         vgg_weights: VGG-16 weights file (default: resolved as in :mod:`perceptual_utils.vgg.weights`;
             the older keyword ``weights`` is the same).
+        add_to: a multi-style model (a shipped name such as ``"paintings"`` or a file): learn ``style``
+            (one painting) as a new style of it, only that style's ``gamma``, ``beta`` (Dumoulin et
+            al. 2017; :mod:`perceptual_utils.style.add_style`), at the learning rate
+            :data:`~perceptual_utils.style.add_style.ADD_TO_LR` unless one is given. The model file
+            holds the shared weights and every style, the new one named after the painting file's
+            stem; the painting's size and the loss layers are the source's. The source is only read.
 
     Returns:
-        The :class:`~perceptual_utils.training.TrainResult` (model path, loss history, images/s),
+        The :class:`~perceptual_utils.training.loop.TrainResult` (model path, loss history, images/s),
         with the trained network as ``result.model`` (eval mode, on the training device).
     """
     train, net, rest = sort_options("train_style", options, train, StyleTrainSettings, net, STYLE_NET_KEYS,
@@ -292,6 +194,11 @@ def train_style(
     style_size, seed = train.style_size, train.seed
     style_paths = _style_list(style)
     num_styles = len(style_paths)
+    source = None
+    if add_to is not None:
+        source, source_path = open_add_to(add_to, style_paths, net, train.init_from)
+        style_size, content_layer, style_layers = source_objective(source, style_size, content_layer, style_layers)
+        r["lr"] = ADD_TO_LR if train.lr is None else r["lr"]
     style_images = [load_image(p, size=style_size, long_side=True) if style_size else load_image(p)
                     for p in style_paths]
     if style_weights is not None:
@@ -329,8 +236,13 @@ def train_style(
                                          grid_jitter, r["shift_weight"])
 
     seed_everything(seed)  # the same initial weights for a fresh run and its resumption
-    model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
-    initialised = train.initialise(model)
+    if source is not None:  # the source's network, one style slot more, all else frozen
+        model, initialised = new_style_network(source, source_path, style_paths[0], w["style_weight"])
+        loss_fn = NewStyleLoss(perceptual, source.num_styles, grid_jitter, r["shift_weight"])
+    else:
+        model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
+        initialised = train.initialise(model)
+    shown = source.num_styles if source is not None else None  # the style the previews show
 
     probe = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed)
     fraction = float(r["fine_tune_fraction"]) if r["fine_tune_size"] else 0.0
@@ -364,7 +276,7 @@ def train_style(
         x = preview.to(next(model.parameters()).device)
         if num_styles > 1:  # photo above, then one row per style
             return torch.cat([x] + [model(x, style=i).float() for i in range(num_styles)], dim=-2)
-        return torch.cat([x, model(x).float()], dim=-2)  # photo above, stylised below
+        return torch.cat([x, model(x, style=shown).float()], dim=-2)  # photo above, stylised below
 
     config = train.loop_config(r, total_steps, channels_last, out_dir)
     info: dict[str, Any] = {
@@ -395,6 +307,7 @@ def train_style(
 
 def _run_cli(args: argparse.Namespace) -> int:
     check_training_args(args)
+    check_export(args)  # before hours of training, not after
     net = {k: v for k, v in {"variant": args.variant, "channels": args.channels, "num_residual": args.num_residual,
                              "upsample": args.upsample}.items() if v is not None}
     train = StyleTrainSettings.from_args(args, image_size=args.image_size, style_size=args.style_size or None,
@@ -405,7 +318,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("content_weight", "style_weight", "tv_weight")
              if getattr(args, k) is not None}
     result = train_style(args.style, args.data, args.out, net=net, train=train, vgg_weights=args.weights,
-                         style_weights=args.style_weights or None, **given)
+                         style_weights=args.style_weights or None, add_to=args.add_to, **given)
     return report_training(result, args, kind="style_transfer")
 
 
@@ -422,6 +335,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                    help="style image file; several files train one multi-style network (conditional instance "
                         "norm, modern variant; each step trains the next style in turn)")
     p.add_argument("--data", required=True, help="folder of training photos (e.g. MS-COCO train2014)")
+    p.add_argument("--add-to", metavar="MODEL",
+                   help="learn the --style painting as a new style of this multi-style model (a shipped name such "
+                        "as paintings, or a model file): only its scale and shift of every norm layer are trained "
+                        "(Dumoulin et al. 2017), the new file holds every style, the new one named after the "
+                        "painting file; the source is not modified. Learning rate 1e-2 unless --lr is given")
     add_training_arguments(p, recipes=STYLE_RECIPES)
     p.add_argument("--image-size", type=int, help="training crop side (paper: 256, cpu: 128)")
     p.add_argument("--fine-tune-size", type=int, help="crop side of the final fine-tune (cpu: 256)")

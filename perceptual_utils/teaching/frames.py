@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from ..config import PROJECT_ROOT
 from ..losses import PerceptualLoss
+from ..model_io import atomic_write
 from ..optimization.gatys import gatys_style_transfer
 from ..optimization.runner import ALGORITHM_VERSION, STYLE_ADAM_LR, noise_image
 from ..optimization.texture import style_optimizer
@@ -100,9 +101,7 @@ class FrameSet:
             tensors[f"frames.{layer}.{self.shares.index(share)}"] = stack.contiguous()
         meta = {"format": CACHE_FORMAT, "layers": json.dumps(self.layers), "shares": json.dumps(self.shares),
                 "iterations": json.dumps(self.iterations), "settings": json.dumps(self.settings, sort_keys=True)}
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
         self.path = path
         return path
 

@@ -4,7 +4,7 @@ for the strength (notebook 06).
 Each slider move runs one forward pass of the network at the panel's size (256 px by default;
 a few tenths of a second on one laptop CPU core; the status line shows it), with the styles' conditional
 norm parameters mixed in the sliders' proportions (Dumoulin et al. 2017) and the result faded
-toward the photo by the strength (:func:`~perceptual_utils.stylize.stylize`). Nothing is
+toward the photo by the strength (:func:`~perceptual_utils.style.stylize.stylize`). Nothing is
 precomputed, so any photo works: pick one of the notebook's or upload your own.
 
 The callbacks are plain methods (:meth:`StyleMixerPanel.show`), so the panel can be driven
@@ -16,6 +16,7 @@ import io
 import os
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,11 +43,27 @@ def _uploaded(value) -> tuple[str, bytes] | None:
     return str(name), bytes(item["content"])
 
 
+def move_sliders(panel: Any, shares: Mapping[str, float] | None, strength: float | None) -> None:
+    """Move a panel's sliders as a user would: each style to its share in ``shares`` (styles not named
+    go to 0) and the strength slider to ``strength``; ``None`` leaves them. One function for this panel
+    and the live one (:class:`~perceptual_utils.teaching.live.LivePanel`), so both reject an
+    unknown style name alike. ``panel`` has ``sliders`` (``{style: slider}``), ``styles`` and
+    ``strength_slider``."""
+    if shares is not None:
+        unknown = set(shares) - set(panel.sliders)
+        if unknown:
+            raise ValueError(f"unknown style(s) {', '.join(sorted(unknown))}; known: {', '.join(panel.styles)}")
+        for name, slider in panel.sliders.items():
+            slider.value = float(shares.get(name, 0.0))
+    if strength is not None:
+        panel.strength_slider.value = float(strength)
+
+
 class StyleMixerPanel:
     """Sliders for each style's share and the strength over a multi-style network.
 
     Args:
-        model: a multi-style :class:`~perceptual_utils.style_net.StyleTransferNet`, a model file
+        model: a multi-style :class:`~perceptual_utils.style.net.StyleTransferNet`, a model file
             or a shipped model's path (single-style networks work too: one slider).
         photos: ``{name: image}``, the photos to choose from (RGB tensors in [0, 1]).
         size: long side (px) the photo is resized to before stylising.
@@ -64,11 +81,15 @@ class StyleMixerPanel:
         self.styles = style_names(self.net) or [str(i) for i in range(int(getattr(self.net, "num_styles", 1)))]
         self.photos = {name: resize_long_side(image, self.size) for name, image in photos.items()}
         start = dict(start) if start else {self.styles[0]: 1.0}
+        # One label width for every slider, wide enough for the longest name: the default 80 px cut
+        # "composition_vii" short (issue 37), and "initial" alone would misalign the sliders.
+        label = {"description_width": f"{8 * max(len(n) for n in [*self.styles, 'strength']) + 8}px"}
         self.sliders = {name: W.FloatSlider(value=float(start.get(name, 0.0)), min=0.0, max=1.0, step=0.05,
-                                            description=name, continuous_update=False, readout_format=".2f")
+                                            description=name, continuous_update=False, readout_format=".2f",
+                                            style=label)
                         for name in self.styles}
         self.strength_slider = W.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="strength",
-                                             continuous_update=False, readout_format=".2f")
+                                             continuous_update=False, readout_format=".2f", style=label)
         self.photo_menu = W.Dropdown(options=list(self.photos), description="photo")
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         self.view = W.Image(format="png")
@@ -121,14 +142,7 @@ class StyleMixerPanel:
         """Move the sliders (as a user would: unnamed styles go to 0) and return the image shown."""
         self._updating = True  # one render for the whole move, not one per slider
         try:
-            if shares is not None:
-                unknown = set(shares) - set(self.sliders)
-                if unknown:
-                    raise ValueError(f"unknown style(s) {', '.join(sorted(unknown))}; known: {', '.join(self.styles)}")
-                for name, slider in self.sliders.items():
-                    slider.value = float(shares.get(name, 0.0))
-            if strength is not None:
-                self.strength_slider.value = float(strength)
+            move_sliders(self, shares, strength)
             if photo is not None:
                 self.photo_menu.value = photo
         finally:

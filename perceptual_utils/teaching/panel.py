@@ -65,15 +65,20 @@ class ReconstructionPanel:
 
         self._compute = compute
         self.display_px = display_px
-        self.layer_slider = W.SelectionSlider(options=["relu1_2"], description="layer", continuous_update=True)
-        self.iteration_slider = W.SelectionSlider(options=[0], description="iteration", continuous_update=True)
+        # description_width "initial": the label takes the width it needs (the default 80 px cut
+        # "style share" short, issue 37); the button's width "auto" fits its text the same way.
+        label = {"description_width": "initial"}
+        self.layer_slider = W.SelectionSlider(options=["relu1_2"], description="layer", continuous_update=True,
+                                              style=label)
+        self.iteration_slider = W.SelectionSlider(options=[0], description="iteration", continuous_update=True,
+                                                  style=label)
         self.share_slider = W.SelectionSlider(options=[("0", 0.0)], description="style share",
-                                              continuous_update=True)
+                                              continuous_update=True, style=label)
         self.view = W.Image(format="png")
         self.original_view = W.Image(format="png")
         self.path_text = W.Text(placeholder="path/to/your_image.jpg", description="image")
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
-        self.button = W.Button(description="compute new image", button_style="primary")
+        self.button = W.Button(description="compute new image", button_style="primary", layout=W.Layout(width="auto"))
         self.status = W.Label(value="")
         self.set_frames(frame_set)
         for slider in (self.layer_slider, self.iteration_slider, self.share_slider):

@@ -1,7 +1,8 @@
 """Self-checks for the workbook's exercises.
 
-A notebook asks the student to write one piece of the paper (a loss, the Gram matrix, a residual
-block's forward, a training step, PSNR on Y, the SR degradation) and then calls a checker::
+A notebook asks the student to write one piece of the paper (the ImageNet normalisation, a loss, the Gram
+matrix, the feature-inversion objective, a residual block's forward, a training step, the SR degradation, PSNR
+on Y, conditional instance norm) and then calls a checker::
 
     def my_gram(features):
         raise NotImplementedError   # your code here
@@ -24,14 +25,17 @@ Solutions live apart from the exercises: :func:`solution` prints one (the refere
 short written-out answer), so a stuck student can look without the answer being on the page.
 
 One module per topic, in the workbook's order, each with its references, test cases and typical mistakes:
-:mod:`.losses` (notebook 01, exercises 1-4), :mod:`.networks` (03, exercise 5), :mod:`.training_step` (04,
-exercise 6), :mod:`.super_resolution` (05, exercises 7-8), :mod:`.multistyle` (06, exercise 9); the
+:mod:`.loss_network` (notebook 00, exercise 1), :mod:`.losses` (01, exercises 2-5), :mod:`.inversion` (02,
+exercise 6), :mod:`.networks` (03, exercise 7), :mod:`.training_step` (04, exercise 8), :mod:`.super_resolution`
+(05, exercises 9-10), :mod:`.multistyle` (06, exercise 11); the
 machinery they share (the result, the comparison, the registry behind :data:`EXERCISES` and :func:`solution`)
 is :mod:`.checking`, their real test inputs :mod:`.inputs`.
 """
 from __future__ import annotations
 
 from .checking import EXERCISES, CheckResult, solution
+from .inversion import check_inversion_objective, reference_inversion_objective
+from .loss_network import check_imagenet_normalisation, reference_imagenet_normalisation
 from .losses import check_feature_loss, check_gram_matrix, check_style_loss, check_total_variation
 from .multistyle import check_conditional_instance_norm, reference_conditional_instance_norm
 from .networks import check_residual_block, reference_residual_forward
@@ -44,4 +48,6 @@ __all__ = [
     "check_feature_loss", "check_gram_matrix", "check_style_loss", "check_total_variation",
     "check_residual_block", "check_training_step", "check_psnr_y", "check_degradation",
     "reference_conditional_instance_norm", "check_conditional_instance_norm",
+    "check_imagenet_normalisation", "reference_imagenet_normalisation", "check_inversion_objective",
+    "reference_inversion_objective",
 ]

@@ -1,4 +1,4 @@
-"""Notebook 01's exercises 1-4, the paper's losses: the feature reconstruction loss, the Gram matrix, the style
+"""Notebook 01's exercises 2-5, the paper's losses: the feature reconstruction loss, the Gram matrix, the style
 reconstruction loss and total variation (Johnson et al. 2016, Sec. 3; references in
 :mod:`perceptual_utils.losses`)."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .checking import CheckResult, as_tensor, factor_hint, register, run_check, 
 from .inputs import painting, photo, rand, seeded, vgg_features
 
 
-# ----------------------------------------------------------------------------- 1. feature loss
+# ----------------------------------------------------------------------------- 2. feature loss
 
 def _feat_ref(f, t):
     return losses.feature_reconstruction_loss(f.double(), t.double())
@@ -65,14 +65,14 @@ def check_feature_loss(fn: Callable | None, verbose: bool = True) -> CheckResult
                      verbose=verbose, use=losses.feature_reconstruction_loss)
 
 
-register(1, "feature_loss", check_feature_loss, losses.feature_reconstruction_loss, """
+register(2, "feature_loss", check_feature_loss, losses.feature_reconstruction_loss, """
         def feature_loss(features, target):
             b, c, h, w = features.shape
             return (features - target).pow(2).sum() / (b * c * h * w)   # mean over batch of ||.||^2 / (C H W)
     """)
 
 
-# ----------------------------------------------------------------------------- 2. Gram matrix
+# ----------------------------------------------------------------------------- 3. Gram matrix
 
 def _psi(f):
     b, c, h, w = f.shape
@@ -132,7 +132,7 @@ def check_gram_matrix(fn: Callable | None, verbose: bool = True) -> CheckResult:
                      explain=_gram_explain, verbose=verbose, use=losses.gram_matrix)
 
 
-register(2, "gram_matrix", check_gram_matrix, losses.gram_matrix, """
+register(3, "gram_matrix", check_gram_matrix, losses.gram_matrix, """
         def gram(features):
             b, c, h, w = features.shape
             psi = features.reshape(b, c, h * w)                          # C x HW per image
@@ -140,7 +140,7 @@ register(2, "gram_matrix", check_gram_matrix, losses.gram_matrix, """
     """)
 
 
-# ----------------------------------------------------------------------------- 3. style loss
+# ----------------------------------------------------------------------------- 4. style loss
 
 def _layer_terms(features, grams, per: Callable, gram: Callable = _gram_ref):
     return [per(gram(features[j].double()), grams[j].double()) for j in grams]
@@ -199,7 +199,7 @@ def check_style_loss(fn: Callable | None, verbose: bool = True) -> CheckResult:
                      verbose=verbose, use=losses.style_reconstruction_loss)
 
 
-register(3, "style_loss", check_style_loss, losses.style_reconstruction_loss, """
+register(4, "style_loss", check_style_loss, losses.style_reconstruction_loss, """
         def style_loss(features, target_grams):
             total = 0
             for layer, target in target_grams.items():
@@ -209,7 +209,7 @@ register(3, "style_loss", check_style_loss, losses.style_reconstruction_loss, ""
     """)
 
 
-# ----------------------------------------------------------------------------- 4. total variation
+# ----------------------------------------------------------------------------- 5. total variation
 
 def _dh(x):
     return x[:, :, 1:, :] - x[:, :, :-1, :]
@@ -263,7 +263,7 @@ def check_total_variation(fn: Callable | None, verbose: bool = True) -> CheckRes
                      use=losses.total_variation_loss)
 
 
-register(4, "total_variation", check_total_variation, losses.total_variation_loss, """
+register(5, "total_variation", check_total_variation, losses.total_variation_loss, """
         def total_variation(x):
             dh = x[:, :, 1:, :] - x[:, :, :-1, :]                        # vertical neighbours
             dw = x[:, :, :, 1:] - x[:, :, :, :-1]                        # horizontal neighbours

@@ -1,4 +1,4 @@
-"""Notebook 06's exercise 9: conditional instance norm with a mix of styles (Dumoulin et al. 2017), the layer
+"""Notebook 06's exercise 11: conditional instance norm with a mix of styles (Dumoulin et al. 2017), the layer
 that lets one network hold many styles (:class:`perceptual_utils.blocks.ConditionalInstanceNorm2d`)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .checking import CheckResult, as_tensor, register, run_check, tensors_close
 from .inputs import painting, photo, seeded
 
 
-# ----------------------------------------------------------------------------- 9. conditional instance norm
+# ----------------------------------------------------------------------------- 11. conditional instance norm
 
 def reference_conditional_instance_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
                                         mix: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -100,7 +100,7 @@ def check_conditional_instance_norm(fn: Callable | None, verbose: bool = True) -
                      "channel, a photo and a painting as activations)", explain=_cin_explain, verbose=verbose)
 
 
-register(9, "conditional_instance_norm", check_conditional_instance_norm, reference_conditional_instance_norm, """
+register(11, "conditional_instance_norm", check_conditional_instance_norm, reference_conditional_instance_norm, """
         def conditional_instance_norm(x, gamma, beta, mix):
             w = mix / mix.sum()                                          # convex weights over the styles
             g, b = w @ gamma, w @ beta                                   # one scale and shift per channel

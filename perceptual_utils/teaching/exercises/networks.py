@@ -1,4 +1,4 @@
-"""Notebook 03's exercise 5: the paper's residual block (unpadded 3x3 convs, centre-cropped shortcut, no ReLU
+"""Notebook 03's exercise 7: the paper's residual block (unpadded 3x3 convs, centre-cropped shortcut, no ReLU
 after the sum), checked against :class:`perceptual_utils.blocks.ResidualBlock`."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .checking import ERROR_SIGNS, CheckResult, call_student, factor_hint, regis
 from .inputs import photo, seeded
 
 
-# ----------------------------------------------------------------------------- 5. residual block
+# ----------------------------------------------------------------------------- 7. residual block
 
 def _block_parts(block: blocks.ResidualBlock) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
     (conv1, norm1, _relu), (conv2, norm2) = block.body[0], block.body[1]
@@ -104,4 +104,4 @@ def check_residual_block(fn: Callable | None, verbose: bool = True) -> CheckResu
                      use=reference_residual_forward)
 
 
-register(5, "residual_block", check_residual_block, reference_residual_forward)
+register(7, "residual_block", check_residual_block, reference_residual_forward)

@@ -1,5 +1,6 @@
-"""Notebook 05's exercises 7 and 8: PSNR on the BT.601 luma Y with the border shaved (the SR evaluation protocol)
-and the SR training degradation (Gaussian blur sigma = 1, then antialiased bicubic downsampling)."""
+"""Notebook 05's exercises 9 and 10, in the notebook's order: the SR training degradation (Gaussian blur sigma = 1,
+then antialiased bicubic downsampling) and PSNR on the BT.601 luma Y with the border shaved (the SR evaluation
+protocol)."""
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,7 @@ from .checking import CheckResult, as_tensor, register, run_check
 from .inputs import seeded
 
 
-# ----------------------------------------------------------------------------- 7. PSNR on Y
+# ----------------------------------------------------------------------------- 10. PSNR on Y
 
 def reference_psnr_y(pred: torch.Tensor, target: torch.Tensor, scale: int) -> float:
     """PSNR in dB of the SR protocol: BT.601 luma Y (16-235 of 255), ``scale`` px shaved from every border,
@@ -116,7 +117,7 @@ def check_psnr_y(fn: Callable | None, verbose: bool = True) -> CheckResult:
                      "2 random pairs), to 0.001 dB", explain=_psnr_explain, verbose=verbose, use=reference_psnr_y)
 
 
-register(7, "psnr_y", check_psnr_y, metrics.psnr, """
+register(10, "psnr_y", check_psnr_y, metrics.psnr, """
         def psnr_y(pred, target, scale):
             y_p = rgb_to_y_bt601(pred)[..., scale:-scale, scale:-scale].double()    # Y in 16..235, shaved
             y_t = rgb_to_y_bt601(target)[..., scale:-scale, scale:-scale].double()
@@ -125,7 +126,7 @@ register(7, "psnr_y", check_psnr_y, metrics.psnr, """
     """)
 
 
-# ----------------------------------------------------------------------------- 8. SR degradation
+# ----------------------------------------------------------------------------- 9. SR degradation
 
 def reference_degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """The paper's training degradation without the final 8-bit rounding: Gaussian blur sigma = 1, then
@@ -204,7 +205,7 @@ def check_degradation(fn: Callable | None, verbose: bool = True) -> CheckResult:
                      explain=_degrade_explain, verbose=verbose)
 
 
-register(8, "degradation", check_degradation, degradation.degrade, """
+register(9, "degradation", check_degradation, degradation.degrade, """
         def degrade(hr, scale):
             blurred = gaussian_blur(hr, sigma=1.0)                       # 1. blur, sigma = 1
             return bicubic_downsample(blurred, scale).clamp(0, 1)        # 2. antialiased bicubic

@@ -1,4 +1,4 @@
-"""Notebook 04's exercise 6: one training step of the style network (Eq. 1 on a batch, backward, one
+"""Notebook 04's exercise 8: one training step of the style network (Eq. 1 on a batch, backward, one
 optimiser update), and :class:`LossPieces`, what the step needs besides the model and the optimiser."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .checking import ERROR_SIGNS, CheckResult, register
 from .inputs import painting, photo
 
 
-# ----------------------------------------------------------------------------- 6. training step
+# ----------------------------------------------------------------------------- 8. training step
 
 @dataclass
 class LossPieces:
@@ -201,4 +201,4 @@ def check_training_step(fn: Callable | None, verbose: bool = True) -> CheckResul
                   [f"totals {totals}, expected {want_totals}"])
 
 
-register(6, "training_step", check_training_step, reference_training_step)
+register(8, "training_step", check_training_step, reference_training_step)

@@ -1,4 +1,5 @@
-"""The shared training loop on a tiny network: loss falls, files written, exact resume, refused settings."""
+"""The shared training loop on a tiny network: loss falls, files written, exact resume, refused
+settings, checkpoints by time, and the warm-up a resumed run keeps."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +10,8 @@ import torch
 from torch import nn
 
 from perceptual_utils import model_io
-from perceptual_utils.training import TrainConfig, train_loop
+from perceptual_utils.training.loop import train_loop
+from perceptual_utils.training.settings import FINE_TUNE_WARMUP_STEPS, TrainConfig, TrainSettings
 from perceptual_utils.training_data import ImageFolderDataset
 
 
@@ -95,8 +97,6 @@ def test_a_resumed_fine_tune_keeps_the_warm_up_its_checkpoint_recorded(tiny_kind
     instead of being refused for a changed setting; a given --warmup-steps still wins."""
     import warnings
 
-    from perceptual_utils.training import FINE_TUNE_WARMUP_STEPS, TrainSettings
-
     warnings.simplefilter("ignore")
     run(image_folder, tmp_path / "plain", steps=6, stop_after=3)
     run(image_folder, tmp_path / "warm", steps=6, warmup_steps=4, stop_after=3)
@@ -122,12 +122,12 @@ def test_resume_refuses_other_settings(tiny_kind, image_folder, tmp_path):
 def test_checkpoints_by_time_too_so_a_crash_loses_little(tiny_kind, image_folder, tmp_path, monkeypatch):
     import warnings
 
-    from perceptual_utils import training
+    from perceptual_utils.training import loop
 
     warnings.simplefilter("ignore")
     saved_steps = []
-    real_save = training.save_checkpoint
-    monkeypatch.setattr(training, "save_checkpoint",
+    real_save = loop.save_checkpoint
+    monkeypatch.setattr(loop, "save_checkpoint",
                         lambda path, model, opt, step, **kw: (saved_steps.append(step), real_save(path, model, opt,
                                                                                                   step, **kw)))
     # checkpoint_every far away: only the time rule (here: any time at all) writes checkpoints mid-run
@@ -153,47 +153,3 @@ def test_checkpoints_by_time_too_so_a_crash_loses_little(tiny_kind, image_folder
     resumed = run(image_folder, tmp_path / "b", steps=8, checkpoint_every=100, checkpoint_minutes=1e-9)
     assert resumed.resumed_from == 4
     assert [r["total"] for r in resumed.history] == [r["total"] for r in straight.history]
-
-
-@pytest.mark.parametrize("minutes", [-1.0, float("nan"), float("inf"), True])
-def test_bad_checkpoint_minutes_are_refused(minutes):
-    with pytest.raises(ValueError, match="checkpoint_minutes"):
-        TrainConfig(checkpoint_minutes=minutes)
-
-
-# ----------------------------------------------------------------------------- the trainers' one shape
-
-def test_flat_keywords_and_option_objects_sort_into_the_same_settings():
-    from perceptual_utils.sr.training import SR_NET_KEYS, SRTrainSettings
-    from perceptual_utils.style.training import STYLE_NET_KEYS, StyleTrainSettings
-    from perceptual_utils.training import TrainSettings, sort_options
-
-    flat = sort_options("train_style", {"steps": 12, "image_size": 32, "channels": 8, "style_weight": 2.0},
-                        None, StyleTrainSettings, None, STYLE_NET_KEYS, ("style_weight",))
-    objects = sort_options("train_style", {}, StyleTrainSettings(steps=12, image_size=32), StyleTrainSettings,
-                           {"channels": 8}, STYLE_NET_KEYS)
-    assert flat[:2] == objects[:2] and flat[2] == {"style_weight": 2.0}
-    # a plain TrainSettings is widened to the task's settings, its values kept; flat keywords win
-    train, net, _ = sort_options("train_sr", {"patch": 40, "scale": 8}, TrainSettings(steps=5, seed=3),
-                                 SRTrainSettings, {"channels": 16}, SR_NET_KEYS)
-    assert (train.steps, train.seed, train.patch, net) == (5, 3, 40, {"channels": 16, "scale": 8})
-    with pytest.raises(TypeError, match="stpes"):
-        sort_options("train_sr", {"stpes": 5}, None, SRTrainSettings, None, SR_NET_KEYS)
-
-
-def test_recipe_fills_only_what_the_settings_leave_open():
-    from perceptual_utils.losses import LossWeights
-    from perceptual_utils.style.training import STYLE_RECIPES, StyleTrainSettings
-
-    r = StyleTrainSettings(recipe="cpu", steps=7).resolve(STYLE_RECIPES, loss=None)
-    assert r["steps"] == 7 and r["image_size"] == 128 and r["loss"] == LossWeights(style_weight=2.0)
-    assert StyleTrainSettings(recipe="paper").resolve(STYLE_RECIPES)["loss"] == LossWeights()
-
-
-def test_unpacking_a_result_as_model_and_result_is_deprecated():
-    from perceptual_utils.training import TrainResult
-
-    result = TrainResult(model_path=None, model=nn.Identity())
-    with pytest.warns(DeprecationWarning, match="result.model"):
-        model, same = result
-    assert model is result.model and same is result
