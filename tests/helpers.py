@@ -3,6 +3,8 @@ it has no ``__init__.py``).
 
 - The bad-input probes (``test_bad_inputs.py``, ``test_bad_inputs_files.py``): tiny images and models
   to feed the command line, and running it in-process to read its one error line.
+- Tiny style training (``test_multistyle.py``, ``test_style_add_style.py``): four COCO photos at 40 px and
+  a 32 px preview.
 - The notebook exercises' checkers (``test_teaching_exercises_*.py``): run one quietly, and check that
   it names a typical mistake with that mistake's hint.
 """
@@ -16,8 +18,18 @@ import numpy as np
 from PIL import Image
 
 from perceptual_utils import cli, model_io
+from perceptual_utils.images import center_crop, list_images, load_image, resize_short_side, save_image
 from perceptual_utils.sr.net import SuperResolutionNet
 from perceptual_utils.style.net import StyleTransferNet
+
+
+def tiny_training_photos(data_root: Path, root: Path):
+    """Four photos of the data root's COCO sample scaled to 40 px in ``root/train``, and a 32 px crop of
+    chicago.jpg as the preview: enough for a training run of a few steps in seconds."""
+    for path in list_images(data_root / "train" / "coco_mini")[:4]:
+        save_image(resize_short_side(load_image(path), 40), root / "train" / f"{path.stem}.png")
+    preview = center_crop(resize_short_side(load_image(data_root / "content" / "chicago.jpg"), 32), 32)
+    return root / "train", preview
 
 
 def png(path: Path, w: int = 24, h: int = 20, seed: int = 0) -> Path:

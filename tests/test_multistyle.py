@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import tiny_training_photos
 from perceptual_utils import model_io
 from perceptual_utils.blocks import ConditionalInstanceNorm2d
 from perceptual_utils.cli import main as cli_main
-from perceptual_utils.images import center_crop, list_images, load_image, resize_short_side, save_image
+from perceptual_utils.images import save_image
 from perceptual_utils.style.data import StyleIndexedDataset
 from perceptual_utils.style.net import StyleTransferNet
 from perceptual_utils.style.training import train_style
@@ -207,12 +208,9 @@ TINY_TRAIN = dict(batch_size=2, image_size=32, style_size=48, recipe="paper", va
 
 @pytest.fixture(scope="module")
 def two_style_data(shared_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("multistyle_data")
-    for path in list_images(shared_data / "train" / "coco_mini")[:4]:
-        save_image(resize_short_side(load_image(path), 40), root / "train" / f"{path.stem}.png")
-    preview = center_crop(resize_short_side(load_image(shared_data / "content" / "chicago.jpg"), 32), 32)
+    train, preview = tiny_training_photos(shared_data, tmp_path_factory.mktemp("multistyle_data"))
     styles = [shared_data / "styles" / "starry_night_crop.jpg", shared_data / "styles" / "wave_crop.jpg"]
-    return root / "train", styles, preview
+    return train, styles, preview
 
 
 def test_two_style_training_runs_and_resumes_exactly(two_style_data, tmp_path):

@@ -6,9 +6,10 @@ import hashlib
 import pytest
 import torch
 
+from helpers import tiny_training_photos
 from perceptual_utils import model_io
 from perceptual_utils.cli import main as cli_main
-from perceptual_utils.images import center_crop, list_images, load_image, resize_short_side, save_image
+from perceptual_utils.images import load_image, save_image
 from perceptual_utils.model_io import ModelFileError
 from perceptual_utils.style.add_style import (extend_network, freeze_all_but_style, load_multi_style_source,
                                               style_parameter_count, style_parameters)
@@ -74,15 +75,13 @@ def test_a_single_style_source_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def add_to_data(shared_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("add_to")
-    for path in list_images(shared_data / "train" / "coco_mini")[:4]:
-        save_image(resize_short_side(load_image(path), 40), root / "train" / f"{path.stem}.png")
-    preview = center_crop(resize_short_side(load_image(shared_data / "content" / "chicago.jpg"), 32), 32)
+    train, preview = tiny_training_photos(shared_data, root)
     styles = [str(shared_data / "styles" / n) for n in ("starry_night_crop.jpg", "wave_crop.jpg")]
     source = model_io.save_model(_source(2), root / "two.safetensors", training={
         "style": styles, "styles": ["starry_night_crop", "wave_crop"], "style_weights": [2.0, 2.0],
         "style_size": 48, "content_layer": "relu2_2", "style_layers": ["relu1_2", "relu2_2"],
         "content_weight": 1.0, "style_weight": 2.0, "tv_weight": 1.0})
-    return root / "train", source, shared_data / "styles" / "udnie.jpg", preview
+    return train, source, shared_data / "styles" / "udnie.jpg", preview
 
 
 ADD = dict(batch_size=2, image_size=32, recipe="cpu", checkpoint_every=2, preview_every=3, num_workers=0,
