@@ -63,9 +63,7 @@ def prepare_model(model: nn.Module | str | os.PathLike, device: str | torch.devi
     """
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model, kind="style_transfer")
-    if getattr(model, "inference_ready", False):
-        return model
-    return choose_path(model, device=device, amp=amp).net
+    return choose_path(model, device=device, amp=amp).net  # a prepared copy comes back as it is
 
 
 def _as_batch(image: torch.Tensor) -> torch.Tensor:
