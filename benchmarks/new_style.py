@@ -14,8 +14,11 @@ For every saved network, on the 4 held-out photos at 256 px (``content_photos``,
   the objective and the photo only, and all three ways train the same objective (the cpu recipe's
   weights, the painting at 384 px), so each painting's curves are computed once (``--cap``
   iterations from noise, ``--photo-cap`` from the photo) and every network is read off them;
-- the checkerboard energy of the output relative to the photo's own (1.0: none added);
-- the flat-bright area (:func:`~perceptual_utils.style.evaluation.flat_bright_area`, the blob measure).
+- the checkerboard energy of the output relative to the photo's own (1.0: none added), and, as a
+  yardstick of how much of it the painting's own texture asks for, that of Gatys' image from noise;
+- the flat-bright and flat-dark areas (:func:`~perceptual_utils.style.evaluation.flat_bright_area`,
+  :func:`~perceptual_utils.style.evaluation.flat_dark_area`): the blob measures, one for the white
+  patches short training from scratch paints, one for the black ones of a fine-tune at a high rate.
 
 Results: ``benchmarks/results/new_style.json`` and a picture grid ``benchmarks/results/new_style.jpg``
 (per painting: the photo, Gatys from noise after ``--grid-gatys`` iterations, then each way's last network).
@@ -23,6 +26,7 @@ Results: ``benchmarks/results/new_style.json`` and a picture grid ``benchmarks/r
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import statistics
@@ -35,9 +39,12 @@ from perceptual_utils.config import machine_description
 from perceptual_utils.datafiles import content_photos
 from perceptual_utils.images import load_image, save_image
 from perceptual_utils.model_io import atomic_write, load_model
-from perceptual_utils.style.evaluation import flat_bright_area, gatys_with_objective, style_objective
+from perceptual_utils.style.evaluation import (flat_bright_area, flat_dark_area, gatys_with_objective,
+                                               style_objective)
 from perceptual_utils.style.net import checkerboard_energy
+from perceptual_utils.style.add_style import ADD_TO_LR
 from perceptual_utils.style.stylize import style_names, stylize
+from perceptual_utils.style.training import STYLE_RECIPES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZE = 256
@@ -81,6 +88,19 @@ def gatys_curves(objective, style: torch.Tensor, photos: list[torch.Tensor], cap
     return curves, images
 
 
+def cached_score(path: Path, cache: Path, *args) -> dict:
+    """:func:`score`, kept in ``cache/scores/`` under the file's digest and the caps, so that scoring
+    again with more run folders only scores the networks not scored before."""
+    key = hashlib.sha256(path.read_bytes() + json.dumps(args[-1], sort_keys=True).encode()).hexdigest()[:24]
+    entry = cache / "scores" / f"{key}.json"
+    if entry.is_file():
+        return json.loads(entry.read_text())
+    result = score(path, *args)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(entry, lambda tmp: Path(tmp).write_text(json.dumps(result)))
+    return result
+
+
 def score(path: Path, photos: list[torch.Tensor], curves, objective, index: int | None, caps: dict[str, int]) -> dict:
     """One saved network: objective, Gatys-equivalent iterations (both starts), checkerboard, blobs."""
     net = load_model(path, kind="style_transfer").float().eval()
@@ -94,7 +114,7 @@ def score(path: Path, photos: list[torch.Tensor], curves, objective, index: int 
                      "gatys_noise": reached(curves["noise"][i], value),
                      "gatys_photo": reached(curves["content"][i], value),
                      "checkerboard_ratio": checkerboard_energy(out) / max(checkerboard_energy(photo), 1e-12),
-                     "flat_bright_area": flat_bright_area(out)})
+                     "flat_bright_area": flat_bright_area(out), "flat_dark_area": flat_dark_area(out)})
     return {"steps": info.get("steps_done"), "train_seconds": info.get("train_seconds"),
             "objective_mean": statistics.fmean(r["objective"] for r in rows),
             "gatys_noise_median": median([r["gatys_noise"] for r in rows], caps["noise"]),
@@ -103,6 +123,7 @@ def score(path: Path, photos: list[torch.Tensor], curves, objective, index: int 
             "gatys_photo_capped": any(r["gatys_photo"] is None for r in rows),
             "checkerboard_ratio_mean": statistics.fmean(r["checkerboard_ratio"] for r in rows),
             "flat_bright_area_mean": statistics.fmean(r["flat_bright_area"] for r in rows),
+            "flat_dark_area_mean": statistics.fmean(r["flat_dark_area"] for r in rows),
             "per_photo": rows}
 
 
@@ -115,7 +136,8 @@ def main() -> None:
                    help="only compute (and cache) the Gatys curves of these photos (0-3) for the painting files given "
                         "instead of run folders (e.g. while the runs train)")
     p.add_argument("--grid-gatys", type=int, default=30, help="Gatys (noise) iterations shown in the grid")
-    p.add_argument("--cache", type=Path, default=Path("runs/new_style_curves"), help="folder for Gatys curves")
+    p.add_argument("--cache", type=Path, default=Path("runs/new_style_curves"),
+                   help="folder for the Gatys curves and the scores")
     p.add_argument("--out", type=Path, default=RESULTS / "new_style.json")
     p.add_argument("--grid", type=Path, default=RESULTS / "new_style.jpg")
     args = p.parse_args()
@@ -152,17 +174,45 @@ def main() -> None:
         if "gatys_noise_marks" not in entry:
             entry["gatys_noise_marks"] = {k: statistics.fmean(c[k] for c in curves["noise"])
                                           for k in (10, 17, 25, 30, 50) if k <= args.cap}
+            # the yardstick's own texture: Gatys from noise after --grid-gatys iterations, measured like a network
+            entry["gatys_noise_image"] = {
+                "iterations": args.grid_gatys,
+                "checkerboard_ratio_mean": statistics.fmean(checkerboard_energy(g) / max(checkerboard_energy(ph), 1e-12)
+                                                            for g, ph in zip(gatys_images, photos)),
+                "flat_bright_area_mean": statistics.fmean(flat_bright_area(g) for g in gatys_images),
+                "flat_dark_area_mean": statistics.fmean(flat_dark_area(g) for g in gatys_images)}
+            g = entry["gatys_noise_image"]
+            print(f"{painting:24s} Gatys from noise, {args.grid_gatys} iterations: checkerboard "
+                  f"{g['checkerboard_ratio_mean']:.2f}x, flat-bright {100 * g['flat_bright_area_mean']:.2f}%, "
+                  f"flat-dark {100 * g['flat_dark_area_mean']:.2f}%", flush=True)
             entry["photo_objective_mean"] = statistics.fmean(c[0] for c in curves["content"])
+            # the blob measures of the photos themselves (a night sky is flat and dark by nature)
+            entry["photos_flat_bright_area_mean"] = statistics.fmean(flat_bright_area(ph) for ph in photos)
+            entry["photos_flat_dark_area_mean"] = statistics.fmean(flat_dark_area(ph) for ph in photos)
         name = info.get("way", run.name)
-        way = {"way": name, "run": str(run), "clock": info.get("clock", "process CPU time, 1 thread"),
+        default_lr = ADD_TO_LR if name.startswith("add-to") else STYLE_RECIPES["cpu"]["lr"]
+        if info.get("lr", default_lr) != default_lr:  # a learning-rate variant of a way
+            name += f", lr {info['lr']:g}"
+        if "norm_lr" in info:  # a fine-tune whose instance norms learn at a rate of their own
+            name += f", norms at {info['norm_lr']:g}"
+        if info.get("trainable", "all") != "all":  # a fine-tune of only some weights, the rest frozen
+            name += f", only {info['trainable']}"
+        if info.get("run_minutes", 10) != 10:  # a longer schedule: its own curve
+            name += f", {info['run_minutes']:g}-minute schedule"
+        # a train-style run's model file (renamed model_<M>min) ran on the wall clock of its --time-budget
+        clock = info.get("clock") or (f"wall time, train-style --time-budget {info['time_budget']}"
+                                      if "time_budget" in info else "process CPU time, 1 thread")
+        way = {"way": name, "run": str(run), "clock": clock,
                "step_seconds_mean": log.get("step_seconds_mean"), "checkpoints": {}}
         for path in models:
             minutes = re.findall(r"[\d.]+", path.name)[0]
-            way["checkpoints"][minutes] = s = score(path, photos, curves, objective, index, caps)
+            way["checkpoints"][minutes] = s = cached_score(path, args.cache / painting, photos, curves, objective,
+                                                            index, caps)
             print(f"{painting:24s} {name:24s} {minutes:>4s} min {s['steps']:5d} steps: objective "
                   f"{s['objective_mean']:6.2f}, Gatys-eq noise {s['gatys_noise_median']:5.1f} photo "
                   f"{s['gatys_photo_median']:4.1f}, checkerboard {s['checkerboard_ratio_mean']:.2f}x, "
-                  f"flat-bright {100 * s['flat_bright_area_mean']:.2f}%", flush=True)
+                  f"flat-bright {100 * s['flat_bright_area_mean']:.2f}%, "
+                  f"flat-dark {100 * s['flat_dark_area_mean']:.2f}%", flush=True)
         entry["ways"][name] = way
         last = load_model(models[-1], kind="style_transfer").float().eval()
         row = pictures.setdefault(painting, [torch.cat(photos, -1)])
@@ -172,6 +222,10 @@ def main() -> None:
             labels.append(f"Gatys from noise, {args.grid_gatys} iterations")
         labels.append(f"{name}, {minutes} min")  # the last saved network
         row.append(torch.cat([stylize(last, ph, style=index) for ph in photos], -1))
+    clocks = {w["clock"] for e in report["paintings"].values() for w in e["ways"].values()}
+    # steps x their seconds measured on 2 idle cores, or a train-style run's wall time there
+    report["clock_axis"] = ("2 idle cores" if all(c.startswith(("steps", "wall")) for c in clocks)
+                            else "; ".join(sorted(clocks)))
     report["seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
     grid = torch.cat([torch.cat(rows, -2) for rows in pictures.values()], -2)

@@ -2,7 +2,8 @@
 ``python benchmarks/new_style_runs.py WAY PAINTING OUT --minutes 10 --save 2,5,10``.
 
 WAY: ``scratch`` (the cpu recipe from a random network), ``finetune:NAME`` (the cpu recipe from a
-shipped single-style network, as ``--init-from NAME``: its 30-step warm-up), ``add-to`` (a new
+shipped single-style network, as ``--init-from NAME``: its 30-step warm-up; ``--trainable`` and
+``--norm-lr`` for variants that learn only some weights), ``add-to`` (a new
 slot of the shipped ``paintings``, only its ``gamma``, ``beta`` learned at
 :data:`~perceptual_utils.style.add_style.ADD_TO_LR`, as ``--add-to paintings``), or
 ``add-to+unfreeze`` (the same for ``--stage1`` of the time, then every weight at ``--lr2``; the
@@ -10,9 +11,14 @@ other paintings of the network then change too).
 
 The cpu recipe's settings (batch 4, 128 px crops cut from photos scaled to 256 px, then 256 px
 crops for the last 15%, cosine decay to 0.1x, grid jitter 8, style weight 2, the painting at
-384 px), with one difference: the schedule runs on *time*, not on a planned step count, and the
-clock is this process's CPU time with one thread (``time.process_time``), so a machine shared with
-other work slows the run down without cutting its training short. The network is saved at each
+384 px), with one difference: the schedule runs on *time*, not on a planned step count. The clock:
+
+- ``--step-seconds S128,S256`` (how ``benchmarks/results/new_style.json`` was made): each step
+  counts the seconds a step of its crop size takes with 2 threads on an idle machine, measured
+  beforehand, so two runs sharing the machine one thread each are timed as if each had both cores;
+- else, with ``--threads 1``, this process's CPU time (``time.process_time``), so a machine shared
+  with other work slows the run down without cutting its training short;
+- else wall time (with ``--threads 2``, on an otherwise idle machine). The network is saved at each
 ``--save`` minute mark (``model_<M>min.safetensors``), so one run gives every duration; decoding
 the photos (once per file) is not counted. ``log.json`` records steps, CPU seconds and the losses.
 """
@@ -52,10 +58,30 @@ def main() -> None:
     p.add_argument("--save", default="2,5,10", help="minute marks at which to save the network")
     p.add_argument("--stage1", type=float, default=0.2, help="add-to+unfreeze: share of the time for gamma, beta alone")
     p.add_argument("--lr2", type=float, default=1e-4, help="add-to+unfreeze: learning rate of every weight after that")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads; with more than one the clock is wall time (run it on an otherwise idle machine)")
+    p.add_argument("--step-seconds", metavar="S128,S256",
+                   help="a clock in steps: each 128 px step counts S128 seconds and each 256 px step S256 (e.g. the "
+                        "step times measured with 2 threads on an idle machine), so that runs sharing a machine "
+                        "one thread each are timed as if each had it to itself")
+    p.add_argument("--lr", type=float, help="learning rate (default: the way's own: the cpu recipe's, or ADD_TO_LR)")
+    p.add_argument("--norm-lr", type=float, help="finetune: a learning rate of its own for the instance norms' "
+                                                 "scale and shift (the rest keeps --lr)")
+    p.add_argument("--trainable", choices=("all", "norms", "norms+output"), default="all",
+                   help="finetune: which weights learn (norms: the instance norms' scale and shift; +output: and the "
+                        "last convolution, the only one no normalisation follows); the rest stays frozen")
     p.add_argument("--start", type=Path, help="add-to+unfreeze: go on from this network of an add-to run "
                                               "(saved at the end of --stage1), at its step and CPU time")
     args = p.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    timer = time.process_time if args.threads == 1 else time.perf_counter
+    clock_name = ("process CPU time, 1 thread" if args.threads == 1
+                  else f"wall time, {args.threads} threads, idle machine")
+    step_seconds = None
+    if args.step_seconds:
+        s128, s256 = (float(v) for v in args.step_seconds.split(","))
+        step_seconds = {RECIPE["image_size"]: s128, RECIPE["fine_tune_size"]: s256}
+        clock_name = f"steps, {s128:g} s per 128 px step and {s256:g} s per 256 px step"
     torch.manual_seed(0)
     args.out.mkdir(parents=True, exist_ok=True)
     weights = RECIPE["loss"]
@@ -74,6 +100,14 @@ def main() -> None:
         net = load_model(source, kind="style_transfer").float()
         model, lr, warmup = net, RECIPE["lr"], FINE_TUNE_WARMUP
         params = list(net.parameters())
+        if args.trainable != "all":
+            keep = {id(q) for m in net.modules() if isinstance(m, nn.InstanceNorm2d) for q in m.parameters()}
+            if args.trainable == "norms+output":
+                keep |= {id(q) for q in net.output.parameters()}
+            for q in params:
+                q.requires_grad_(id(q) in keep)
+            params = [q for q in params if id(q) in keep]
+            info["trainable"] = args.trainable
     elif kind in ("add-to", "add-to+unfreeze"):
         src, path = load_multi_style_source("paintings")
         net = extend_network(src)
@@ -89,10 +123,21 @@ def main() -> None:
         params = style_parameters(net)
     else:
         raise SystemExit(f"error: unknown way {args.way!r}")
+    if args.lr is not None:
+        lr = args.lr
+    info["lr"] = lr
+    if args.norm_lr is not None:
+        info["norm_lr"] = args.norm_lr
+    info["run_minutes"] = args.minutes  # the schedule's length (its cosine decay ends there)
     loss_fn = NewStyleLoss(perceptual, index, RECIPE["grid_jitter"]) if kind.startswith("add-to") else \
         StyleTransferLoss(perceptual, RECIPE["grid_jitter"])
     opt = torch.optim.Adam(params, lr=lr)
     groups = [lr]
+    if kind == "finetune" and args.norm_lr is not None:
+        norms = {id(q) for m in net.modules() if isinstance(m, nn.InstanceNorm2d) for q in m.parameters()}
+        opt = torch.optim.Adam([{"params": [q for q in params if id(q) not in norms]},
+                                {"params": [q for q in params if id(q) in norms]}], lr=lr)
+        groups = [lr, args.norm_lr]
     data = {s: ImageFolderDataset(args.data, size=s, resize_short=RECIPE["resize_short"], seed=0)
             for s in (RECIPE["image_size"], RECIPE["fine_tune_size"])}
     budget, marks = 60 * args.minutes, sorted(60 * float(m) for m in args.save.split(","))
@@ -116,7 +161,7 @@ def main() -> None:
             groups = [args.lr2, ADD_TO_LR / 10]
         size = RECIPE["fine_tune_size"] if frac >= 1 - RECIPE["fine_tune_fraction"] else RECIPE["image_size"]
         batch = torch.stack([data[size][step * RECIPE["batch_size"] + i] for i in range(RECIPE["batch_size"])])
-        t0 = time.process_time()
+        t0 = timer()
         decay = RECIPE_FINAL + 0.5 * (1 - RECIPE_FINAL) * (1 + math.cos(math.pi * frac))
         warm = min((step + 1) / (warmup + 1), 1.0) if warmup else 1.0
         for group, base in zip(opt.param_groups, groups):
@@ -126,7 +171,7 @@ def main() -> None:
         terms["total"].backward()
         opt.step()
         step += 1
-        clock += time.process_time() - t0
+        clock += step_seconds[size] if step_seconds else timer() - t0
         log.append([step, round(clock, 2), size, round(float(terms["total"].detach()), 5)])
         if step % 20 == 0:
             print(f"step {step}: {clock:.0f} s CPU, {size} px, loss {log[-1][-1]:.3f}", flush=True)
@@ -135,11 +180,11 @@ def main() -> None:
             net.eval()
             save_model(net, args.out / f"model_{minutes:g}min.safetensors",
                        training=info | {"steps_done": step, "train_seconds": round(clock, 1),
-                                        "clock": "process CPU time, 1 thread"})
+                                        "clock": clock_name})
             net.train()
             saved.append({"minutes": minutes, "steps": step, "cpu_seconds": round(clock, 1)})
     atomic_write(args.out / "log.json", lambda tmp: Path(tmp).write_text(json.dumps(
-        {"way": args.way, "style": str(args.painting), "saved": saved, "clock": "process CPU time, 1 thread",
+        {"way": args.way, "style": str(args.painting), "saved": saved, "clock": clock_name, "threads": args.threads,
          "step_seconds_mean": clock / max(step, 1), "log": log})))
     print(f"done: {step} steps, {clock:.0f} s CPU")
 

@@ -162,6 +162,8 @@ CASES = [
      "--image-size 16 --export {root}/run/checkpoint.safetensors", "--out"),
     ("train-sr-export-is-run-model", "train-sr --data {root}/folder --out {root}/run --loss pixel --steps 1 "
      "--export {root}/run/model.safetensors", "--out"),
+    ("train-style-init-from-nearest-other-width", "train-style --style {img} --data {root}/folder --out {root}/run "
+     "--steps 1 --image-size 16 --channels 6 --init-from nearest", "no shipped single-style network"),
     ("train-sr-threads-0", "train-sr --data {root}/folder --out {root}/run --loss pixel --steps 1 --threads 0", ">= 1"),
 ]
 

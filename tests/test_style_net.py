@@ -188,7 +188,7 @@ def test_shift_inconsistency_is_zero_for_an_equivariant_network_and_grows_with_a
 
 
 def test_flat_bright_area_finds_a_smooth_bright_patch_in_a_textured_image():
-    from perceptual_utils.style.evaluation import flat_bright_area, flat_bright_mask
+    from perceptual_utils.style.evaluation import flat_bright_area, flat_bright_mask, flat_dark_area
 
     g = torch.Generator().manual_seed(0)
     textured = 0.35 + 0.3 * torch.rand(3, 192, 192, generator=g)  # strokes everywhere: nothing counts
@@ -202,6 +202,10 @@ def test_flat_bright_area_finds_a_smooth_bright_patch_in_a_textured_image():
     assert mask[96, 64] and not mask[96, 160] and not (mask & ~disc).any()
     # the same bright disc with the image's texture on it, or a smooth but dark one, is no blob
     assert flat_bright_area(torch.where(disc, textured + 0.3, textured).clamp(0, 1)) == 0.0
-    assert flat_bright_area(torch.where(disc, torch.full_like(textured, 0.05), textured)) == 0.0
+    dark_blob = torch.where(disc, torch.full_like(textured, 0.05), textured)
+    assert flat_bright_area(dark_blob) == 0.0
+    # which the dark measure finds, where it finds neither the bright disc nor the texture
+    assert 0.3 * disc.float().mean() < flat_dark_area(dark_blob) < disc.float().mean()
+    assert flat_dark_area(blob) == 0.0 and flat_dark_area(textured) == 0.0
     with pytest.raises(ValueError, match="RGB"):
         flat_bright_area(textured[:1])

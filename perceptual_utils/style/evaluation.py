@@ -182,16 +182,20 @@ def shift_inconsistency(model: nn.Module, photo: torch.Tensor, period: int = 4, 
 FLAT_TEXTURE_RATIO, FLAT_BRIGHT_QUANTILE, FLAT_SOLID_SHARE = 0.3, 0.75, 0.8
 
 
-def flat_bright_mask(image: torch.Tensor) -> torch.Tensor:
-    """``(H, W)`` bool mask of :func:`flat_bright_area`'s pixels (for pictures of what it counts)."""
+def flat_bright_mask(image: torch.Tensor, dark: bool = False) -> torch.Tensor:
+    """``(H, W)`` bool mask of :func:`flat_bright_area`'s pixels (for pictures of what it counts);
+    ``dark``: of :func:`flat_dark_area`'s instead."""
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"flat_bright_mask: expected a (3, H, W) RGB image, got shape {tuple(image.shape)}")
     luma = rgb_to_ycbcr(image.float().clamp(0, 1))[:1]
     detail = luma - gaussian_blur(luma, 1.0)  # what brush strokes and fine texture add
     contrast = gaussian_blur(detail.pow(2), 4.0).sqrt()  # their local RMS over a ~10 px neighbourhood
     flat = contrast < FLAT_TEXTURE_RATIO * contrast.median()
-    bright = luma > torch.quantile(luma.flatten(), FLAT_BRIGHT_QUANTILE)
-    solid = gaussian_blur((flat & bright).float(), 3.0) > FLAT_SOLID_SHARE  # patches, not speckle
+    if dark:
+        extreme = luma < torch.quantile(luma.flatten(), 1.0 - FLAT_BRIGHT_QUANTILE)
+    else:
+        extreme = luma > torch.quantile(luma.flatten(), FLAT_BRIGHT_QUANTILE)
+    solid = gaussian_blur((flat & extreme).float(), 3.0) > FLAT_SOLID_SHARE  # patches, not speckle
     return solid[0]
 
 
@@ -204,6 +208,13 @@ def flat_bright_area(image: torch.Tensor) -> float:
     checkerboard energy and the objective do not see them. A painting left genuinely plain there
     counts too, so compare networks on the same photos, not against 0."""
     return float(flat_bright_mask(image).float().mean())
+
+
+def flat_dark_area(image: torch.Tensor) -> float:
+    """:func:`flat_bright_area` for the darkest quarter of the luma: smooth, dark patches, the
+    blobs a fine-tune at a high learning rate paints into water and shadows. A photo's own
+    night sky counts too, so compare networks on the same photos, not against 0."""
+    return float(flat_bright_mask(image, dark=True).float().mean())
 
 
 def summarise(scores: Sequence[PhotoScore], cap: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import argparse
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from ..validation import check_training_args
 from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
 from .add_style import ADD_TO_LR, NewStyleLoss, new_style_network, open_add_to, source_objective
 from .data import StyleIndexedDataset, crop_schedule, default_preview_images
+from .nearest import NEAREST, nearest_shipped_network
 from .net import StyleTransferNet
 from .objective import MultiStyleTransferLoss, StyleTransferLoss
 
@@ -235,15 +236,6 @@ def train_style(
                                          per_style if style_weights is not None else [w["style_weight"]] * num_styles,
                                          grid_jitter, r["shift_weight"])
 
-    seed_everything(seed)  # the same initial weights for a fresh run and its resumption
-    if source is not None:  # the source's network, one style slot more, all else frozen
-        model, initialised = new_style_network(source, source_path, style_paths[0], w["style_weight"])
-        loss_fn = NewStyleLoss(perceptual, source.num_styles, grid_jitter, r["shift_weight"])
-    else:
-        model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
-        initialised = train.initialise(model)
-    shown = source.num_styles if source is not None else None  # the style the previews show
-
     probe = ImageFolderDataset(data, size=largest, resize_short=resize, seed=seed)
     fraction = float(r["fine_tune_fraction"]) if r["fine_tune_size"] else 0.0
 
@@ -252,6 +244,24 @@ def train_style(
             batch = torch.stack([center_crop(probe[i], size) for i in range(int(r["batch_size"]))])
             return (batch, torch.zeros(batch.shape[0], dtype=torch.long)) if num_styles > 1 else batch
         return make
+
+    seed_everything(seed)  # the same initial weights for a fresh run and its resumption
+    if source is not None:  # the source's network, one style slot more, all else frozen
+        model, initialised = new_style_network(source, source_path, style_paths[0], w["style_weight"])
+        loss_fn = NewStyleLoss(perceptual, source.num_styles, grid_jitter, r["shift_weight"])
+    else:
+        model = StyleTransferNet(**(net | {"variant": r["variant"]}), num_styles=num_styles)
+        nearest = {}
+        if train.init_from == NEAREST:  # the shipped network that already scores best on this painting
+            if num_styles > 1:
+                raise ValueError("--init-from nearest takes one --style painting")
+            name, scores = nearest_shipped_network(model.config, StyleTransferLoss(perceptual), batch_of(crop)())
+            train, nearest = replace(train, init_from=name), {"init_from_scores": scores}
+            if train.progress:
+                print(f"--init-from nearest: {name} (objective on this painting: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()) + ")", flush=True)
+        initialised = train.initialise(model) | nearest
+    shown = source.num_styles if source is not None else None  # the style the previews show
 
     stages = [(1.0 - fraction, batch_of(crop))] + ([(fraction, batch_of(int(r["fine_tune_size"])))]
                                                    if fraction else [])

@@ -9,9 +9,11 @@ from ..cli_options import add_device_option, add_progress_option, add_threads_op
 from ..errors import CLIError
 from ..model_io import load_model, save_model
 from ..run_folder import LOCK_NAME, RUN_SUBFOLDERS
+from ..shipped_models import list_models
 from .loop import TrainResult
 from .planning import AUTO_LAYOUT_MIN_STEPS
-from .settings import CHECKPOINT_NAME, FINE_TUNE_WARMUP_STEPS, LR_SCHEDULES, MEMORY_FORMATS, RUN_FILES
+from .settings import (CHECKPOINT_NAME, FINE_TUNE_WARMUP_STEPS, INIT_FROM_NEAREST, LR_SCHEDULES, MEMORY_FORMATS,
+                       RUN_FILES)
 
 
 def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> None:
@@ -54,7 +56,9 @@ def add_training_arguments(p: Any, *, recipes: dict[str, dict[str, Any]]) -> Non
     p.add_argument("--export", help="also write a half-precision copy of the final model here")
     p.add_argument("--init-from", metavar="MODEL",
                    help="start from this model's weights (a path or a shipped name; same architecture) "
-                        "instead of a random initialisation, e.g. x4_pixel for a feature-loss x4 network")
+                        "instead of a random initialisation, e.g. x4_pixel for a feature-loss x4 network; "
+                        f"train-style: {INIT_FROM_NEAREST} picks the shipped single-style network that already "
+                        "scores best on the --style painting (a quick way to a new painting; see also --add-to)")
     p.add_argument("--warmup-steps", type=int, default=None, metavar="N",
                    help=f"ramp the learning rate up linearly over the first N steps (default: "
                         f"{FINE_TUNE_WARMUP_STEPS} with --init-from, else 0); softens Adam's first updates "
@@ -76,8 +80,10 @@ def check_export(args: Any) -> None:
                        f"{export / 'model.safetensors'}")
     target = export.resolve()
     styles = getattr(args, "style", None) or []
-    inputs = [*(styles if isinstance(styles, list) else [styles]), getattr(args, "init_from", None),
-              getattr(args, "weights", None)]
+    init_from = getattr(args, "init_from", None)
+    inputs = [*(styles if isinstance(styles, list) else [styles]), init_from, getattr(args, "weights", None)]
+    if init_from == INIT_FROM_NEAREST:  # any shipped network may be the one it starts from
+        inputs += [m.path for m in list_models()]
     for source in (Path(s).expanduser() for s in inputs if s):
         if source.is_file() and source.resolve() == target:
             raise CLIError(f"--export {export}: would overwrite the input file {source}; choose another name")

@@ -105,6 +105,9 @@ LR_SCHEDULES = ("constant", "cosine")
 #: the same checkerboard energy (``benchmarks/results/shift_finetune_warmup_ab.json``); the x4 feature-loss
 #: fine-tune from ``x4_pixel`` came out the same either way (``benchmarks/results/x4_feature_warmup_ab.json``).
 FINE_TUNE_WARMUP_STEPS = 30
+#: ``--init-from`` this word: start a style network from the shipped single-style network that
+#: already scores best on the new painting (:mod:`perceptual_utils.style.nearest`).
+INIT_FROM_NEAREST = "nearest"
 MEMORY_FORMATS = ("auto", "contiguous", "channels-last")
 
 
