@@ -41,7 +41,7 @@ from perceptual_utils.images import load_image, save_image
 from perceptual_utils.model_io import atomic_write, load_model
 from perceptual_utils.style.evaluation import (flat_bright_area, flat_dark_area, gatys_with_objective,
                                                style_objective)
-from perceptual_utils.style.net import checkerboard_energy
+from perceptual_utils.style.net import checkerboard_ratio
 from perceptual_utils.style.add_style import ADD_TO_LR
 from perceptual_utils.style.stylize import style_names, stylize
 from perceptual_utils.style.training import STYLE_RECIPES
@@ -113,7 +113,7 @@ def score(path: Path, photos: list[torch.Tensor], curves, objective, index: int 
         rows.append({"objective": value,
                      "gatys_noise": reached(curves["noise"][i], value),
                      "gatys_photo": reached(curves["content"][i], value),
-                     "checkerboard_ratio": checkerboard_energy(out) / max(checkerboard_energy(photo), 1e-12),
+                     "checkerboard_ratio": checkerboard_ratio(out, photo),
                      "flat_bright_area": flat_bright_area(out), "flat_dark_area": flat_dark_area(out)})
     return {"steps": info.get("steps_done"), "train_seconds": info.get("train_seconds"),
             "objective_mean": statistics.fmean(r["objective"] for r in rows),
@@ -177,7 +177,7 @@ def main() -> None:
             # the yardstick's own texture: Gatys from noise after --grid-gatys iterations, measured like a network
             entry["gatys_noise_image"] = {
                 "iterations": args.grid_gatys,
-                "checkerboard_ratio_mean": statistics.fmean(checkerboard_energy(g) / max(checkerboard_energy(ph), 1e-12)
+                "checkerboard_ratio_mean": statistics.fmean(checkerboard_ratio(g, ph)
                                                             for g, ph in zip(gatys_images, photos)),
                 "flat_bright_area_mean": statistics.fmean(flat_bright_area(g) for g in gatys_images),
                 "flat_dark_area_mean": statistics.fmean(flat_dark_area(g) for g in gatys_images)}

@@ -100,8 +100,9 @@ def main() -> None:
         net = load_model(source, kind="style_transfer").float()
         model, lr, warmup = net, RECIPE["lr"], FINE_TUNE_WARMUP
         params = list(net.parameters())
+        norms = {id(q) for m in net.modules() if isinstance(m, nn.InstanceNorm2d) for q in m.parameters()}
         if args.trainable != "all":
-            keep = {id(q) for m in net.modules() if isinstance(m, nn.InstanceNorm2d) for q in m.parameters()}
+            keep = set(norms)
             if args.trainable == "norms+output":
                 keep |= {id(q) for q in net.output.parameters()}
             for q in params:
@@ -134,7 +135,6 @@ def main() -> None:
     opt = torch.optim.Adam(params, lr=lr)
     groups = [lr]
     if kind == "finetune" and args.norm_lr is not None:
-        norms = {id(q) for m in net.modules() if isinstance(m, nn.InstanceNorm2d) for q in m.parameters()}
         opt = torch.optim.Adam([{"params": [q for q in params if id(q) not in norms]},
                                 {"params": [q for q in params if id(q) in norms]}], lr=lr)
         groups = [lr, args.norm_lr]

@@ -34,7 +34,7 @@ from ..optimization.gatys import gatys_style_transfer
 from ..shipped_models import load_model  # a path or a shipped model's name
 from ..vgg.cache import get_loss_network
 from ..vgg.network import CONTENT_LAYER, STYLE_LAYERS
-from .net import checkerboard_energy
+from .net import checkerboard_ratio
 from .stylize import stylize
 
 STARTS = ("content", "noise")
@@ -130,7 +130,7 @@ def score_style_model(model: nn.Module | str | os.PathLike, photos: Sequence[tor
         out = stylize(net, photo, style=style_index)
         with torch.no_grad():
             value = float(objective(out[None], content=photo[None])["total"])
-        ratio = checkerboard_energy(out) / max(checkerboard_energy(photo), 1e-12)
+        ratio = checkerboard_ratio(out, photo)
         score = PhotoScore(name, value, ratio)
         for start in starts:
             its, curve = gatys_iterations_to_reach(value, photo, style, objective, start=start, cap=cap)
@@ -150,7 +150,7 @@ def gatys_checkerboard_ratio(model: nn.Module | str | os.PathLike, photo: torch.
     net = load_model(model, kind="style_transfer") if isinstance(model, (str, os.PathLike)) else model
     objective, style = style_objective(net.training_info, style_index=style_index)
     result = gatys_with_objective(photo, style, objective, iterations)
-    return checkerboard_energy(result.image) / max(checkerboard_energy(photo), 1e-12)
+    return checkerboard_ratio(result.image, photo)
 
 
 @torch.no_grad()

@@ -332,6 +332,12 @@ def checkerboard_energy(images: torch.Tensor) -> float:
     return float((periodic / power.sum(dim=(-2, -1)).clamp_min(1e-12)).mean())
 
 
+def checkerboard_ratio(image: torch.Tensor, photo: torch.Tensor) -> float:
+    """:func:`checkerboard_energy` of a stylised ``image`` relative to its ``photo``'s own (1.0: the
+    network added none), the figure the model cards and the benchmarks report."""
+    return checkerboard_energy(image) / max(checkerboard_energy(photo), 1e-12)
+
+
 # ----------------------------------------------------------------------------- batch-norm folding
 
 def _fold(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
